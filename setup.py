@@ -1,0 +1,67 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+from glob import glob
+import re
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'pi0fast_ros'
+
+
+def _version():
+    # package.xml is the one place the version lives.
+    with open('package.xml', encoding='utf-8') as f:
+        return re.search(r'<version>([^<]+)</version>', f.read()).group(1)
+
+
+# The ROS-free core (tokenizer, model engine, policy facade, blending, adapters) needs only
+# these; `pip install .[core]` gives it to users without ROS. rclpy and the message packages
+# come from ROS itself (apt or the ros-jazzy-* wheels) and are not pip requirements here.
+CORE = ['numpy', 'scipy', 'torch', 'tokenizers', 'safetensors', 'pyyaml']
+TOOLS = ['rosbags', 'matplotlib', 'opencv-python-headless']
+
+setup(
+    name=PACKAGE,
+    version=_version(),
+    packages=find_packages(exclude=['test', 'test.*']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+        ('share/' + PACKAGE, ['package.xml']),
+        ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
+        ('share/' + PACKAGE + '/config', glob('config/*.yaml')),
+    ],
+    install_requires=['setuptools'],
+    extras_require={'core': CORE, 'tools': CORE + TOOLS, 'test': ['pytest']},
+    zip_safe=True,
+    maintainer='pi0fast_ros maintainers',
+    maintainer_email='maintainers@pi0fast-ros.invalid',
+    description='PI0-FAST vision-language-action policy runtime for ROS 2',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            # ROS nodes (`ros2 run pi0fast_ros <name>`)
+            'policy_node = pi0fast_ros.nodes.policy_node:main',
+            'executor_node = pi0fast_ros.nodes.executor_node:main',
+            'fake_robot = pi0fast_ros.nodes.fake_robot:main',
+            'rollout_recorder = pi0fast_ros.nodes.rollout_recorder:main',
+            # tools
+            'pi0fast-bringup = pi0fast_ros.tools.bringup:main',
+            'pi0fast-plot-rollout = pi0fast_ros.tools.plot_rollout:main',
+            'pi0fast-fit-tokenizer = pi0fast_ros.tools.fit_tokenizer:main',
+            'pi0fast-train-demo = pi0fast_ros.tools.train_demo:main',
+        ],
+    },
+)

@@ -1,0 +1,164 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Helpers for multi-process ROS tests: node processes, a probe node, waiting with timeouts.
+
+Everything here is real: nodes run as separate processes and talk to the probe over DDS.
+"""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter, parameter_value_to_python
+from rclpy.qos import QoSProfile
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO / 'config'
+
+
+def wait_for(predicate, timeout, interval=0.02):
+    """Poll predicate() on a monotonic clock until it is truthy; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def _ros_value(value):
+    # -p name:=value is parsed as YAML by rcl
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, (list, tuple)):
+        return '[' + ', '.join(_ros_value(v) for v in value) + ']'
+    if isinstance(value, str):
+        return "'" + value + "'" if value else "''"
+    return repr(value)
+
+
+class NodeProcess:
+    """One node (python -m <module>) in its own process, with its output in a log file."""
+
+    def __init__(self, module, *, log_dir, name=None, params_file=None, params=None,
+                 namespace=None, remaps=None, env=None, args=()):
+        cmd = [sys.executable, '-u', '-m', module, *args, '--ros-args']
+        if name:
+            cmd += ['-r', f'__node:={name}']
+        if namespace:
+            cmd += ['-r', f'__ns:={namespace}']
+        for src, dst in (remaps or {}).items():
+            cmd += ['-r', f'{src}:={dst}']
+        if params_file:
+            cmd += ['--params-file', str(params_file)]
+        for key, value in (params or {}).items():
+            cmd += ['-p', f'{key}:={_ros_value(value)}']
+        self.cmd = cmd
+        self.log_path = pathlib.Path(log_dir) / f'{(name or module).split(".")[-1]}-{id(self)}.log'
+        self._log = open(self.log_path, 'wb')
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})},
+                                     start_new_session=True)
+
+    def output(self):
+        return self.log_path.read_text(errors='replace')
+
+    def wait_for_output(self, text, timeout):
+        return wait_for(lambda: text in self.output(), timeout)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=10.0):
+        """SIGINT (what Ctrl-C and ros2 launch send), then SIGTERM, then SIGKILL."""
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            if self.proc.poll() is not None:
+                break
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                continue
+        self._log.close()
+        return self.proc.returncode
+
+
+class Probe:
+    """A test-side node in a private rclpy context, spun by a background thread."""
+
+    def __init__(self, name='test_probe'):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+        self._lock = threading.Lock()
+
+    def collect(self, msg_type, topic, qos=10, raw=False):
+        """Subscribe and return a list that fills with (receive_monotonic_s, msg) pairs."""
+        received = []
+
+        def _cb(msg):
+            with self._lock:
+                received.append((time.monotonic(), msg))
+
+        self.node.create_subscription(msg_type, topic, _cb, qos, raw=raw)
+        return received
+
+    def publisher(self, msg_type, topic, qos=10):
+        return self.node.create_publisher(msg_type, topic, qos if qos is not None
+                                          else QoSProfile(depth=10))
+
+    def call(self, srv_type, name, request, timeout=10.0):
+        client = self.node.create_client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f'service {name} not available after {timeout} s')
+        future = client.call_async(request)
+        if not wait_for(future.done, timeout):
+            raise TimeoutError(f'service {name} did not answer in {timeout} s')
+        return future.result()
+
+    def set_parameters(self, node_name, values, timeout=10.0):
+        """Set parameters on another node; return the list of SetParametersResult."""
+        from rcl_interfaces.srv import SetParameters
+        request = SetParameters.Request()
+        request.parameters = [Parameter(k, value=v).to_parameter_msg()
+                              for k, v in values.items()]
+        return self.call(SetParameters, f'{node_name}/set_parameters', request, timeout).results
+
+    def get_parameters(self, node_name, names, timeout=10.0):
+        from rcl_interfaces.srv import GetParameters
+        request = GetParameters.Request()
+        request.names = list(names)
+        response = self.call(GetParameters, f'{node_name}/get_parameters', request, timeout)
+        return [parameter_value_to_python(v) for v in response.values]
+
+    def now(self):
+        return self.node.get_clock().now()
+
+    def close(self):
+        self.executor.shutdown(timeout_sec=2.0)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+        self._thread.join(timeout=5.0)

@@ -1,0 +1,41 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""After colcon build the ament index finds the package, its launch/ and config/ and scripts."""
+
+import os
+import pathlib
+
+from ament_index_python.packages import get_package_prefix, get_package_share_directory
+import pytest
+
+NODES = ['policy_node', 'executor_node', 'fake_robot', 'rollout_recorder']
+
+
+def test_share_directory_has_launch_and_config():
+    share = pathlib.Path(get_package_share_directory('pi0fast_ros'))
+    assert (share / 'package.xml').is_file()
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    for sub in ('launch', 'config'):
+        installed = sorted(p.name for p in (share / sub).glob('*'))
+        pattern = '*.launch.py' if sub == 'launch' else '*.yaml'
+        in_repo = sorted(p.name for p in (repo / sub).glob(pattern))
+        assert installed == in_repo, f'{sub}/ in the share directory differs from the source tree'
+
+
+@pytest.mark.parametrize('name', NODES)
+def test_node_executables_are_where_ros2_run_looks(name):
+    # ros2 run and launch_ros look in <prefix>/lib/<package>, not in bin/
+    exe = pathlib.Path(get_package_prefix('pi0fast_ros')) / 'lib' / 'pi0fast_ros' / name
+    assert exe.is_file() and os.access(exe, os.X_OK), exe
