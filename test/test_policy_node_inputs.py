@@ -25,6 +25,7 @@ from pi0fast_ros.nodes.observation import ObservationBuilder
 from policy_node_msgs import image, joint_state, NAMES, SEC
 import pytest
 
+
 def test_joint_states_are_mapped_by_name_not_position():
     mapper = JointStateMapper(NAMES)
     out = mapper.positions(joint_state(['c', 'a', 'b'], [3.0, 1.0, 2.0]))

@@ -30,6 +30,7 @@ A slot name may omit LeRobot's `observation.images.` prefix.
 import dataclasses
 import os
 
+from rclpy.exceptions import ParameterException
 from rclpy.parameter import Parameter
 
 from .common import declare, StartupError
@@ -190,7 +191,7 @@ def _declare_inputs(node):
                     '/compressed.', **ro)),
         'state_joint_names': _strings(declare(
             node, 'state_joint_names', sarr, 'joint_states names forming the robot state, in '
-            'order; [] = action_joint_names.', **ro)),
+            'order; [] = action_joint_names (in the robot-side order of the adapters).', **ro)),
         'ignore_extra_joints': declare(
             node, 'ignore_extra_joints', False, 'Accept joint_states that also carry joints '
             'not in state_joint_names (by default they are rejected).', **ro),
@@ -234,7 +235,11 @@ def _declare_runtime(node):
 
 def read_config(node):
     """Declare the policy node's parameters on node; return a validated PolicyNodeConfig."""
-    values = {**_declare_paths(node), **_declare_inputs(node), **_declare_runtime(node)}
+    try:
+        values = {**_declare_paths(node), **_declare_inputs(node), **_declare_runtime(node)}
+    except ParameterException as exc:
+        # e.g. a value outside a declared range, or of the wrong type, in the params file
+        raise StartupError(f'invalid parameter: {exc}') from None
     values['checkpoint_path'] = _check_dir('checkpoint_path', values['checkpoint_path'], True)
     for key in ('fast_tokenizer_path', 'text_tokenizer_path'):
         values[key] = _check_dir(key, values[key], False)
@@ -247,10 +252,8 @@ def read_config(node):
     if not values['action_joint_names']:
         raise StartupError('action_joint_names is empty: set it in the /** section of the '
                            'config file (the names of the action vector of the policy)')
-    if not values['state_joint_names']:
-        values['state_joint_names'] = values['action_joint_names']
     for key in ('state_joint_names', 'action_joint_names'):
         names = values[key]
-        if len(set(names)) != len(names) or not all(names):
+        if len(set(names)) != len(names) or not all(names):  # [] is allowed for state
             raise StartupError(f'{key} must be unique, non-empty names: {list(names)}')
     return PolicyNodeConfig(**values)

@@ -16,16 +16,17 @@
 
 import time
 
+from .adapter_params import adapter_chain_from_parameters
 from .common import StartupError
 
 
 def load_policy(config, logger):
     """Pi0FastPolicy.from_pretrained with the node's parameters; progress goes to the log."""
-    from ..core.policy import Pi0FastPolicy
     logger.info(f'loading checkpoint {config.checkpoint_path} on {config.device} '
                 f'(dtype {config.dtype}) ...')
     start = time.perf_counter()
     try:
+        from ..core.policy import Pi0FastPolicy
         policy = Pi0FastPolicy.from_pretrained(
             config.checkpoint_path, device=config.device,
             dtype=None if config.dtype == 'auto' else config.dtype,
@@ -45,11 +46,23 @@ def load_policy(config, logger):
 
 def state_transform_for(node, config, state_dim):
     """
-    Return the robot -> policy state transform (None = identity) and check its output size.
+    Build the robot -> policy state transform from the `adapters.*` parameters.
 
-    The state vector is the joint_states positions in state_joint_names order.
+    Returns (state_joint_names, transform): the joint_states names to read, in the robot-side
+    order the adapter chain expects, and a callable float [n] -> float64 [state_dim] (None for
+    the identity chain). The chain is the executor's (one spec per embodiment); it acts on
+    vectors laid out like the action (action_joint_names), so with a non-empty chain the
+    checkpoint state must have as many dims as there are action joints.
     """
-    if len(config.state_joint_names) != state_dim:
-        raise StartupError(f'state_joint_names has {len(config.state_joint_names)} joints but '
-                           f"the checkpoint's state has {state_dim} dims")
-    return None
+    chain = adapter_chain_from_parameters(node, config.action_joint_names)
+    names = config.state_joint_names or tuple(chain.robot_names(config.action_joint_names))
+    if len(names) != state_dim:
+        raise StartupError(f'state_joint_names has {len(names)} joints {list(names)} but the '
+                           f'checkpoint state has {state_dim} dims')
+    if not len(chain):
+        return names, None
+    if len(config.action_joint_names) != state_dim:
+        raise StartupError(f'the adapters act on {len(config.action_joint_names)}-dim vectors '
+                           f'(action_joint_names) but the checkpoint state has {state_dim} dims')
+    node.get_logger().info(f'state adapters: {chain!r}')
+    return names, chain.state_to_policy

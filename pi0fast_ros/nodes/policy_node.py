@@ -32,6 +32,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import InvalidTopicNameException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, qos_profile_sensor_data, QoSProfile,
@@ -99,8 +100,8 @@ class PolicyNode(Node):
         if len(cfg.action_joint_names) != policy.action_dim:
             raise StartupError(f'action_joint_names has {len(cfg.action_joint_names)} names '
                                f"but the checkpoint's actions have {policy.action_dim} dims")
-        transform = state_transform_for(self, cfg, policy.state_dim)
-        mapper = JointStateMapper(cfg.state_joint_names, cfg.ignore_extra_joints)
+        state_names, transform = state_transform_for(self, cfg, policy.state_dim)
+        mapper = JointStateMapper(state_names, cfg.ignore_extra_joints)
         try:
             converter = ImageConverter(None if cfg.image_backend == 'auto'
                                        else cfg.image_backend)
@@ -113,9 +114,12 @@ class PolicyNode(Node):
         self.create_subscription(JointState, 'joint_states', self._on_joint_state,
                                  qos_profile_sensor_data)
         for slot, cam in self.camera_inputs.items():
-            self.create_subscription(CompressedImage if cam.compressed else Image, cam.topic,
-                                     lambda msg, slot=slot: self._on_image(slot, msg),
-                                     qos_profile_sensor_data)
+            try:
+                self.create_subscription(CompressedImage if cam.compressed else Image,
+                                         cam.topic, lambda msg, s=slot: self._on_image(s, msg),
+                                         qos_profile_sensor_data)
+            except InvalidTopicNameException as exc:
+                raise StartupError(f'camera topic {cam.topic!r} of slot {slot}: {exc}') from None
         self.create_subscription(String, '~/instruction', self._on_instruction, INSTRUCTION_QOS)
 
     def _setup_outputs(self):
