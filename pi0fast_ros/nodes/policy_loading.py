@@ -21,7 +21,7 @@ from .common import StartupError
 
 
 def load_policy(config, logger):
-    """Pi0FastPolicy.from_pretrained with the node's parameters; progress goes to the log."""
+    """Load Pi0FastPolicy with the node's parameters; progress goes to the log."""
     logger.info(f'loading checkpoint {config.checkpoint_path} on {config.device} '
                 f'(dtype {config.dtype}) ...')
     start = time.perf_counter()
@@ -34,7 +34,7 @@ def load_policy(config, logger):
             text_tokenizer=config.text_tokenizer_path or None,
             max_decoding_steps=config.max_decoding_steps or None,
             stop_at_end_marker=config.stop_at_end_marker,
-            progress=lambda text: logger.info(f'loading: {text}'))
+            progress=_progress_logger(logger))
     except Exception as exc:  # any load failure is fatal, with its reason
         raise StartupError(f'cannot load the policy from {config.checkpoint_path}: '
                            f'{type(exc).__name__}: {exc}') from exc
@@ -42,6 +42,19 @@ def load_policy(config, logger):
                 f'{list(policy.camera_slots)}, state dim {policy.state_dim}, actions '
                 f'{policy.horizon} x {policy.action_dim}')
     return policy
+
+
+def _progress_logger(logger):
+    """Return a progress(fraction, message) callback logging one line per 10 % step."""
+    last = [-1]
+
+    def progress(fraction, message):
+        step = int(fraction * 10)
+        if step != last[0]:
+            last[0] = step
+            logger.info(f'loading {int(fraction * 100):3d}%: {message}')
+
+    return progress
 
 
 def state_transform_for(node, config, state_dim):

@@ -42,6 +42,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
+from ..core.policy import InvalidObservationError
 from .chunk_messages import chunk_info_message, chunk_info_values, chunk_message, overhead_ms
 from .common import make_status, run_node, StartupError
 from .image_conversion import check_image, ImageConversionError, ImageConverter
@@ -56,6 +57,7 @@ from .policy_stats import PolicyStats
 INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 2.0
+INVALID_OBSERVATION = 'invalid_observation'
 
 
 class PolicyNode(Node):
@@ -226,6 +228,12 @@ class PolicyNode(Node):
                                f'({reason})')
 
     def error(self, exc):
+        if isinstance(exc, InvalidObservationError):
+            # The facade refused the observation (a check the node does not duplicate).
+            self.stats.record_rejection(INVALID_OBSERVATION, str(exc))
+            self._throttled(INVALID_OBSERVATION, f'no inference: the policy refused the '
+                            f'observation: {exc}')
+            return
         self.stats.record_error()
         self.get_logger().error(f'inference failed: {type(exc).__name__}: {exc}',
                                 throttle_duration_sec=LOG_THROTTLE_S)
