@@ -110,13 +110,16 @@ def test_missing_camera_shifts_order_and_is_masked(policy, scripted_dir):
     assert result.ok
 
 
-def test_lerobot_detokenization_mode_and_bf16(scripted_dir, expected):
+def test_lerobot_detokenization_constrained_and_bf16(scripted_dir, expected):
     info, mean, std = expected
     state = state_at_mean(scripted_dir)
     ref = Pi0FastPolicy.from_pretrained(scripted_dir).infer(frames(), state, INSTRUCTION)
     lerobot = Pi0FastPolicy.from_pretrained(scripted_dir, detokenize='lerobot')
     out = lerobot.infer(frames(), state, INSTRUCTION)
     assert out.ok and np.array_equal(out.actions, ref.actions)
+    constrained = Pi0FastPolicy.from_pretrained(scripted_dir, constrained=True)
+    out = constrained.infer(frames(), state, INSTRUCTION)
+    assert out.ok and out.tokens.tolist() == ref.tokens.tolist()
     bf16 = Pi0FastPolicy.from_pretrained(scripted_dir, dtype='bfloat16')
     assert bf16.dtype == torch.bfloat16
     out = bf16.infer(frames(), state, INSTRUCTION)

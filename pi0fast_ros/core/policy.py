@@ -93,7 +93,7 @@ class Pi0FastPolicy:
 
     def __init__(self, checkpoint, text_tokenizer, fast_tokenizer, *, max_decoding_steps=None,
                  stop_at_end_marker=True, detokenize='strict', require_end_marker=None,
-                 temperature=None, seed=None):
+                 temperature=None, seed=None, constrained=False):
         cfg = self.config = checkpoint.config
         self.path, self.dtype = checkpoint.path, checkpoint.dtype
         self.device = next(checkpoint.model.parameters()).device
@@ -112,12 +112,23 @@ class Pi0FastPolicy:
         self._load_processing(checkpoint.path)
         self.engine = Pi0FastEngine(checkpoint.model, bos_token_id=text_tokenizer.bos_id,
                                     max_action_tokens=cfg.max_action_tokens)
+        self._constraint = {}
+        if constrained:
+            self._constraint = {'allowed_token_ids': self._action_token_ids(),
+                                'constrain_after': len(text_tokenizer.action_prefix_ids)}
         if require_end_marker is None:  # LeRobot keeps everything when there is no "|"
             require_end_marker = detokenize == 'strict'
         self.decoder = ActionDecoder(
             text_tokenizer, fast_tokenizer, horizon=self.horizon, chunk_size=self.chunk_size,
             action_dim=self.action_dim, mode=detokenize, require_end_marker=require_end_marker,
             validate_prefix=cfg.validate_action_token_prefix)
+
+    def _action_token_ids(self):
+        """Ids valid after "Action: ": the decodable FAST range, "|" and EOS (ascending)."""
+        fast_vocab = getattr(self.fast_tokenizer, 'bpe_vocab_size', self.fast_tokenizer.vocab_size)
+        lo, hi = self.text_tokenizer.fast_id_range(fast_vocab)
+        extra = {self.text_tokenizer.end_marker_id, self.text_tokenizer.eos_id}
+        return sorted(set(range(lo, hi + 1)) | extra)
 
     def _load_processing(self, path):
         """Load the normalizers and prompt settings from the checkpoint's processor files."""
@@ -142,7 +153,7 @@ class Pi0FastPolicy:
     def from_pretrained(cls, checkpoint_dir, device='cpu', dtype=None, fast_tokenizer=None,
                         text_tokenizer=None, max_decoding_steps=None, stop_at_end_marker=True,
                         progress=None, detokenize='strict', require_end_marker=None,
-                        temperature=None, seed=None, allow_download=True):
+                        temperature=None, seed=None, constrained=False, allow_download=True):
         """
         Load a LeRobot pi0_fast checkpoint directory (or hub id) and its two tokenizers.
 
@@ -151,6 +162,10 @@ class Pi0FastPolicy:
         the names in config.json (local directory, HF cache, hub download when allowed).
         dtype None -> config.json's. progress(fraction, message) is called while loading.
         detokenize: 'strict' (robot default) or 'lerobot' (LeRobot 0.4.4's relaxed rules).
+        constrained: after the "Action: " prefix, take logits only over the FAST ids, "|" and
+        EOS (the engine's constrained mode): identical to full greedy whenever the full argmax
+        is one of those, i.e. whenever the model emits a well-formed chunk; otherwise it
+        turns a malformed output into a well-formed one, so it is off by default.
         Raises CheckpointError / ResolveError / TextTokenizerError / FastTokenizerError /
         NormalizerError naming the problem; never returns a partly loaded policy.
         """
@@ -174,7 +189,8 @@ class Pi0FastPolicy:
         policy = cls(ckpt, text_tokenizer, fast_tokenizer,
                      max_decoding_steps=max_decoding_steps,
                      stop_at_end_marker=stop_at_end_marker, detokenize=detokenize,
-                     require_end_marker=require_end_marker, temperature=temperature, seed=seed)
+                     require_end_marker=require_end_marker, temperature=temperature, seed=seed,
+                     constrained=constrained)
         report(1.0, f'policy ready: {policy}')
         return policy
 
@@ -275,7 +291,7 @@ class Pi0FastPolicy:
             prepared.images, prepared.img_masks, prepared.tokens, prepared.masks,
             self.max_decoding_steps, temperature=self.temperature, generator=self._generator,
             stop_token_id=self.text_tokenizer.end_marker_id if self.stop_at_end_marker
-            else None)
+            else None, **self._constraint)
         tokens = gen.tokens[0, :int(gen.lengths[0])].cpu().numpy()
         t2 = time.perf_counter()
         decoded = self.decoder(tokens)
