@@ -177,24 +177,25 @@ class FastActionTokenizer:
         if not np.isfinite(arr).all():
             raise FastEncodeError('actions contain NaN or infinity')
         batch = arr[None] if arr.ndim == 2 else arr
-        texts = [self._chunk_text(chunk, i, clip) for i, chunk in enumerate(batch)]
+        where = (lambda i: f'chunk {i}: ') if arr.ndim == 3 else (lambda i: '')
+        texts = [self._chunk_text(chunk, where(i), clip) for i, chunk in enumerate(batch)]
         ids = self._bpe.encode_batch(texts)
         return ids[0] if arr.ndim == 2 else ids
 
-    def _chunk_text(self, chunk, index, clip):
+    def _chunk_text(self, chunk, where, clip):
         codes = quantise(chunk, self.scale) - self.min_token      # float [H*D], integral
         low, high = codes.min(), codes.max()
         if low < 0:
             if not clip:
                 pos = int(np.argmin(codes))
                 raise FastEncodeError(
-                    f'chunk {index}: DCT coefficient {int(low) + self.min_token} (flat index '
+                    f'{where}DCT coefficient {int(low) + self.min_token} (flat index '
                     f'{pos}) is below min_token {self.min_token}; pass clip=True to clamp '
                     'like FAST')
             codes = np.maximum(codes, 0)
         if high > MAX_CODE_POINT:
-            raise FastEncodeError(f'chunk {index}: DCT coefficient {int(high)} too large to '
-                                  'encode')
+            raise FastEncodeError(f'{where}DCT coefficient {int(high) + self.min_token} is too '
+                                  'large to encode')
         return codes_to_text(codes.astype(np.uint32))
 
     # ---------------------------------------------------------------- decode
