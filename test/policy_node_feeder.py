@@ -25,8 +25,14 @@ import threading
 
 import cv2
 import numpy as np
+from pi0fast_ros.core.random_checkpoint import make_random_checkpoint
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
+
+JOINTS = ['shoulder_pan', 'shoulder_lift', 'elbow_flex', 'wrist_flex', 'wrist_roll', 'gripper']
+CAMERAS = [('cam/front/image_raw', False), ('cam/wrist/image_raw/compressed', True)]
+HORIZON, RATE_HZ = 10, 30.0
+FIRST_INSTRUCTION = 'pick up the red cube'
 
 GOOD = 'good'
 STALE_CAMERA = 'stale_camera'          # the first camera's frames stamped 10 s in the past
@@ -34,6 +40,23 @@ MISSING_JOINT = 'missing_joint'        # the last joint left out of the joint st
 NAN_JOINT = 'nan_joint'                # one joint position NaN
 BAD_ENCODING = 'bad_encoding'          # the first (raw) camera sends 16UC1
 SILENT = 'silent'                      # publish nothing
+
+
+def make_checkpoint(directory):
+    """Tiny scripted checkpoint: slots front, wrist, side; 6-dim state and actions."""
+    return make_random_checkpoint(directory / 'tiny', seed=3, cameras=('front', 'wrist', 'side'),
+                                  state_dim=6, action_dim=6, chunk_size=HORIZON, scripted=True)
+
+
+def node_params(checkpoint, **overrides):
+    """Parameters of a policy node on that checkpoint, fed by a Feeder with CAMERAS."""
+    params = {'checkpoint_path': str(checkpoint), 'action_joint_names': JOINTS,
+              'action_rate_hz': RATE_HZ, 'camera_slots': ['front', 'wrist'],
+              'camera_topics': [t for t, _ in CAMERAS], 'max_input_age_s': 3.0,
+              'instruction': FIRST_INSTRUCTION, 'diagnostics_period_s': 0.2,
+              'torch_threads': 1}
+    params.update(overrides)
+    return params
 
 
 def _frame(seed, height, width):
@@ -47,9 +70,10 @@ class Feeder:
     Publish joint states + camera frames from probe.node at `rate_hz`.
 
     cameras: list of (topic, compressed) pairs. joint_names: names of the joint state.
+    prefix: prepended to every topic (e.g. the namespace of the node under test).
     """
 
-    def __init__(self, probe, cameras, joint_names, rate_hz=20.0, size=(48, 64)):
+    def __init__(self, probe, cameras, joint_names, rate_hz=20.0, size=(48, 64), prefix=''):
         self.node = probe.node
         self.joint_names = list(joint_names)
         self.mode = GOOD
@@ -58,7 +82,7 @@ class Feeder:
         self.sent = 0
         self._lock = threading.Lock()
         self._tick = 0
-        self._joints_pub = self.node.create_publisher(JointState, 'joint_states',
+        self._joints_pub = self.node.create_publisher(JointState, prefix + 'joint_states',
                                                       qos_profile_sensor_data)
         self._cams = []
         for i, (topic, compressed) in enumerate(cameras):
@@ -69,7 +93,8 @@ class Feeder:
                 payload = array.array('B', buf.tobytes())
             else:
                 payload = array.array('B', rgb.tobytes())
-            pub = self.node.create_publisher(CompressedImage if compressed else Image, topic,
+            pub = self.node.create_publisher(CompressedImage if compressed else Image,
+                                             prefix + topic,
                                              qos_profile_sensor_data)
             self._cams.append((topic, compressed, payload, size, pub))
         self._timer = self.node.create_timer(1.0 / rate_hz, self._publish)
@@ -79,7 +104,7 @@ class Feeder:
             self.mode = mode
 
     def stamps(self, mode=None):
-        """Joint-state stamps (ns) sent, optionally only those sent in `mode`."""
+        """Return the joint-state stamps sent, in ns; only those sent in `mode` if given."""
         with self._lock:
             return [s for m, s in self.joint_stamps if mode is None or m == mode]
 
