@@ -22,7 +22,8 @@ an offline formula.
 import math
 
 import numpy as np
-from pi0fast_ros.core.blending import blend_weights, ChunkScheduler
+from pi0fast_ros.core.blend_rule import blend_weights, BlendRule
+from pi0fast_ros.core.blending import ChunkScheduler
 from pi0fast_ros.core.chunks import ChunkError, NS, uniform_chunk
 import pytest
 
@@ -66,19 +67,37 @@ def reference(chunks, ticks, schedule, n, hard):
         j = k - starts[i]
         if len(live) > 1 and j < len(weights):
             _, old_stamp, old_pos = chunks[live[-2]]
+            old_end = old_stamp + int(round(H / ACTION_HZ * NS))
+            if t < old_end:
+                old = ref_sample(old_stamp, old_pos, t)
+            else:
+                # the old chunk has ended: its last value moves along with the new chunk;
+                # that is its sample at the last tick it covered during this blend, or, if it
+                # had ended before, the last command sent
+                covered = [kk for kk in range(starts[i], k) if ticks[kk] < old_end]
+                ta = ticks[covered[-1]] if covered else ticks[starts[i]]
+                last = ref_sample(old_stamp, old_pos, ta) if covered else \
+                    [o for o in out[:starts[i]] if o is not None][-1]
+                old = last + value - ref_sample(stamp, pos, ta)
             w = np.where(hard, 0.0, weights[j])
-            value = w * ref_sample(old_stamp, old_pos, t) + (1 - w) * value
+            value = w * old + (1 - w) * value
         out.append(value)
     return out
 
 
-def make_stream(rng, n_chunks=6, spacing_ticks=11):
+# Delays (s) of successive chunks, arriving every 0.22 s with a 0.5 s horizon: the old chunk
+# still covers the whole blend (0.05, 0.1), ends during it (0.2, 0.22), or has ended before
+# the next one arrives, leaving a gap (0.3, 0.4).
+DELAYS = [0.05, 0.2, 0.3, 0.22, 0.4, 0.1, 0.3]
+
+
+def make_stream(rng, spacing_ticks=11):
     ticks = [T0 + int(round(k / CONTROL_HZ * NS)) + 3_000_000 for k in range(90)]
     chunks = []
-    for c in range(n_chunks):
+    for c, delay in enumerate(DELAYS):
         arrival = T0 + int(round(c * spacing_ticks / CONTROL_HZ * NS)) + 1_000_000
-        delay = int(rng.uniform(0.0, 0.25) * NS)
-        chunks.append((arrival, arrival - delay, rng.normal(size=(H, D)).cumsum(axis=0)))
+        chunks.append((arrival, arrival - int(delay * NS),
+                       rng.normal(size=(H, D)).cumsum(axis=0)))
     return ticks, chunks
 
 
@@ -101,6 +120,7 @@ def test_scheduler_matches_offline_reference(schedule, n):
     got = run_scheduler(ChunkScheduler(D, schedule, n, hard), chunks, ticks)
     expected = reference(chunks, ticks, schedule, n, hard)
     assert sum(e is not None for e in expected) > 40
+    assert sum(e is None for e in expected[10:]) > 3  # gaps after ended chunks
     for k, (g, e) in enumerate(zip(got, expected)):
         if e is None:
             assert g.target is None, f'tick {k}'
@@ -156,8 +176,8 @@ def test_future_chunk_waits_for_its_stamp_and_exhaustion_is_reported():
 
 def test_chunks_arriving_mid_blend_never_jump():
     # constant chunks 0, 1, 2, 3 arriving every 2 ticks while blends last 6 ticks: the output
-    # must move monotonically, with steps well below the hard switch's 1.0 (blending the
-    # previous *chunk* instead of the blend in progress would step ~0.85 at the second one)
+    # must move monotonically, with steps well below the hard switch's 1.0 (blending from the
+    # previous *chunk* instead of the blend in progress would step 6/7 at the third chunk)
     s = ChunkScheduler(1, 'linear', 6)
     values = []
     for k in range(30):
@@ -167,7 +187,7 @@ def test_chunks_arriving_mid_blend_never_jump():
         values.append(s.step(t).target[0])
     steps = np.diff(values)
     assert np.all(steps >= -1e-12)
-    assert steps.max() <= 0.5
+    assert steps.max() <= 0.6
     assert values[-1] == pytest.approx(3.0)
 
 
@@ -178,3 +198,36 @@ def test_rebase_blends_from_the_held_value():
     s.rebase(np.array([4.0]), T0 + 1)
     got = [s.step(T0 + k * 20_000_000).target[0] for k in range(1, 6)]
     np.testing.assert_allclose(got, [4 + 6 * 0.25, 4 + 6 * 0.5, 4 + 6 * 0.75, 10, 10])
+
+
+def test_step_budget_keeps_seams_within_the_chunks_own_steps():
+    # two sinusoidal chunks offset by (0.5, -0.4): an unbudgeted 5-tick blend steps far beyond
+    # what the chunks do; with a budget of 1.0 a tick exceeds the chunks' largest step only
+    # by the forced minimum progress (0.05 / 6 of the offset), and the blend still ends on the
+    # new chunk
+    t = np.arange(200) / ACTION_HZ
+    old = np.stack([np.sin(2 * np.pi * 0.5 * t), np.cos(2 * np.pi * 0.3 * t)], axis=1)
+    new = old + np.array([0.5, -0.4])
+    chunk_step = np.abs(np.diff(old, axis=0)).max(axis=0)
+    results = {}
+    for budget in (0.0, 1.0):
+        rule = BlendRule('linear', 5, step_budget=budget, min_progress=0.05,
+                         tick_ns=int(NS / ACTION_HZ))
+        s = ChunkScheduler(2, rule=rule)
+        s.submit(uniform_chunk(T0, old, ACTION_HZ), T0)
+        ticks = [T0 + int(round(k / ACTION_HZ * NS)) for k in range(190)]
+        samples = []
+        for k, tk in enumerate(ticks):
+            if k == 20:
+                s.submit(uniform_chunk(tk, new[20:], ACTION_HZ), tk)
+            samples.append(s.step(tk))
+        results[budget] = samples
+    steps = {b: np.abs(np.diff([x.target for x in r], axis=0)) for b, r in results.items()}
+    assert np.any(steps[0.0] > chunk_step * 1.5)
+    assert np.all(steps[1.0] <= chunk_step + 0.05 / 6 * np.array([0.5, 0.4]) + 1e-7)
+    assert np.mean(np.all(steps[1.0] <= chunk_step + 1e-9, axis=1)) > 0.9
+    last_blend = max(k for k, x in enumerate(results[1.0]) if x.blend_weight > 0)
+    assert 25 < last_blend < 20 + 6 / 0.05  # slower than 5 ticks, within the progress floor
+    np.testing.assert_allclose(results[1.0][-1].target, new[189], atol=1e-12)
+    weights = [x.blend_weight for x in results[1.0][20:last_blend + 1]]
+    assert all(a >= b for a, b in zip(weights, weights[1:]))  # the fade never goes back

@@ -16,49 +16,39 @@
 Chunk scheduling and blending: the executor-side form of Real-Time Chunking (DESIGN §3).
 
 At every control tick the scheduler samples the newest chunk that has started at the tick
-time. When a new chunk takes over, the command is ``w * old(t) + (1 - w) * new(t)`` for
-``blend_steps`` ticks, ``w`` following a schedule from the old source's side:
+time. When a new chunk takes over, the command is ``w * old(t) + (1 - w) * new(t)``, with the
+old-side weight ``w`` fading 1 -> 0 over ``blend_steps`` ticks along a schedule (linear,
+exponential or hard switch; see blend_rule.py, also for the optional step budget that slows
+the fade where the chunks disagree by more than they move). Joints in the hard mask (e.g.
+grippers) switch at once.
 
-- ``linear``: the interior of ``linspace(1, 0, N + 2)``, i.e. N/(N+1), ..., 1/(N+1) — RTC's
-  LINEAR prefix weights (LeRobot 0.4.4 policies/rtc/modeling_rtc.py:259-279);
-- ``exponential``: RTC's EXP schedule, ``w * expm1(w) / (e - 1)`` of the linear weights
-  (modeling_rtc.py:263-267): the old chunk fades faster;
-- ``hard``: switch at once (what we avoid; kept for comparison and for grippers).
-
-Joints in the hard mask (e.g. grippers) always switch at once. The "old" side is whatever was
-being commanded: a chunk (sampled at t, or its last action once it has ended), a blend still in
-progress (so a chunk arriving mid-blend never causes a jump), or a held value (after a hold).
+The "old" side is whatever was being commanded: a chunk, a blend still in progress (so a
+chunk arriving mid-blend never causes a jump), or a held value (after a hold). Once the old
+side has nothing current to say (its chunk ended, or it is a held value), old(t) is its last
+value moved along with the new chunk: only the offset between them fades, so the command never
+lags behind and then races to catch up.
 """
-
-import math
 
 import numpy as np
 
+from .blend_rule import BlendRule
 from .chunks import ChunkError, INTERPOLATIONS
 
-SCHEDULES = ('linear', 'exponential', 'hard')
-MAX_NESTING = 4  # blends of blends when chunks arrive faster than blend_steps ticks
+MAX_NESTING = 4  # blends of blends when chunks arrive faster than a blend lasts
 
 
-def blend_weights(schedule, steps):
-    """Return the old-side weights [N] of the N blending ticks (empty for ``hard``)."""
-    if schedule not in SCHEDULES:
-        raise ValueError(f'blend schedule must be one of {SCHEDULES}, got {schedule!r}')
-    if schedule == 'hard' or steps <= 0:
-        return np.zeros(0)
-    w = np.linspace(1.0, 0.0, steps + 2)[1:-1]
-    if schedule == 'exponential':
-        w = w * np.expm1(w) / (math.e - 1.0)
-    return w
-
-
+# Sources: sample(t) -> [D] or None when the source has nothing current to say (a chunk past
+# its end, a held value); hold_value(t) -> what it would hold then.
 class _ChunkSource:
     def __init__(self, chunk, interpolation):
         self.chunk = chunk
         self.interpolation = interpolation
 
     def sample(self, t_ns):
-        return self.chunk.sample(t_ns, self.interpolation)
+        return self.chunk.sample(t_ns, self.interpolation) if self.chunk.covers(t_ns) else None
+
+    def hold_value(self, t_ns):
+        return self.chunk.sample(t_ns, self.interpolation)  # clamped to the last action
 
     def depth(self):
         return 0
@@ -71,6 +61,9 @@ class _HeldSource:
         self.stamp_ns = stamp_ns
 
     def sample(self, t_ns):
+        return None
+
+    def hold_value(self, t_ns):
         return self.value.copy()
 
     def depth(self):
@@ -78,24 +71,49 @@ class _HeldSource:
 
 
 class _BlendSource:
-    def __init__(self, old, new, weights, hard_mask):
-        self.old, self.new = old, new
-        self.weights, self.hard_mask = weights, hard_mask
-        self.tick = 0
+    """``w * old(t) + (1 - w) * new(t)``; the weight advances once per tick (first sample)."""
+
+    def __init__(self, old, new, rule, hard_mask, t_ns, prev):
+        self.old, self.new, self.rule = old, new, rule
+        self.mask = ~hard_mask  # joints that blend
+        o = old.sample(t_ns)
+        self._anchor = (old.hold_value(t_ns) if o is None else o, new.hold_value(t_ns))
+        self.p, self._t, self._out = 0.0, None, prev  # position, tick time, last command
+        self.w = 1.0
 
     @property
     def chunk(self):
         return self.new.chunk
 
-    def weight(self):
-        return float(self.weights[self.tick]) if self.tick < len(self.weights) else 0.0
+    def _budget(self):
+        steps = [self.rule.max_step(c) for c in (self.new.chunk, self.old.chunk) if c]
+        return self.rule.step_budget * np.max(steps, axis=0)
 
     def sample(self, t_ns):
-        w = np.where(self.hard_mask, 0.0, self.weight())  # [D] old-side weight per joint
-        return w * self.old.sample(t_ns) + (1.0 - w) * self.new.sample(t_ns)
+        n = self.new.sample(t_ns)
+        if n is None:
+            return None
+        o = self.old.sample(t_ns)
+        if o is None:
+            o = self._anchor[0] + (n - self._anchor[1])
+        else:
+            self._anchor = (o, n)
+        if t_ns != self._t:  # a new tick: move along the schedule
+            budget = self._budget() if self.rule.step_budget > 0 else None
+            self.p = self.rule.advance(self.p, self._out, o, n, budget, self.mask)
+            self.w, self._t = self.rule.weight(self.p), t_ns
+        w = np.where(self.mask, self.w, 0.0)  # [D] old-side weight per joint
+        self._out = w * o + (1.0 - w) * n
+        return self._out
+
+    def hold_value(self, t_ns):
+        value = self.sample(t_ns)
+        if value is None:
+            value = self._out if self._out is not None else self.new.hold_value(t_ns)
+        return value
 
     def done(self):
-        return self.tick >= len(self.weights)
+        return self.p >= self.rule.end
 
     def depth(self):
         return 1 + self.old.depth()
@@ -135,20 +153,21 @@ class ChunkScheduler:
     """
 
     def __init__(self, dim, schedule='linear', blend_steps=5, hard_mask=None,
-                 interpolation='linear'):
+                 interpolation='linear', rule=None):
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f'interpolation must be one of {INTERPOLATIONS}, got '
                              f'{interpolation!r}')
         self.dim = dim
-        self.weights = blend_weights(schedule, blend_steps)
+        self.rule = rule or BlendRule(schedule, blend_steps, interpolation=interpolation)
         self.hard_mask = np.zeros(dim, bool) if hard_mask is None else \
             np.asarray(hard_mask, bool)
         if self.hard_mask.shape != (dim,):
             raise ValueError(f'hard_mask must have {dim} entries, got {self.hard_mask.shape}')
         self.interpolation = interpolation
-        self._source = None   # what is commanded now: chunk, blend or held value
-        self._pending = None  # accepted chunk that has not started yet
+        self._source = None      # what is commanded now: chunk, blend or held value
+        self._pending = None     # accepted chunk that has not started yet
         self._last_chunk = None  # newest chunk that has started (for reporting)
+        self._last_target = None  # the previous tick's target (the blend's step reference)
 
     def newest_stamp_ns(self):
         """Stamp of the newest accepted chunk (pending or active), 0 if none."""
@@ -162,7 +181,7 @@ class ChunkScheduler:
         """
         Accept a chunk or raise ChunkError (``stale``, ``out_of_order``, ``shape``).
 
-        Returns the chunk it supersedes before that one started (or None).
+        Returns the pending chunk it supersedes before that one started (or None).
         """
         if chunk.positions.shape[1] != self.dim:
             raise ChunkError('shape', f'chunk has {chunk.positions.shape[1]} joints, '
@@ -178,24 +197,20 @@ class ChunkScheduler:
         superseded, self._pending = self._pending, chunk
         return superseded
 
-    def _activate(self, now_ns):
-        chunk, self._pending = self._pending, None
-        self._last_chunk = chunk
+    def _blend_into(self, old, chunk, now_ns):
         new = _ChunkSource(chunk, self.interpolation)
-        if self._source is None or len(self.weights) == 0:
-            self._source = new
-            return
-        old = self._source
+        if old is None or not self.rule.blends:
+            return new
         if old.depth() >= MAX_NESTING:
-            old = _HeldSource(old.sample(now_ns), _stamp_of(old))
-        self._source = _BlendSource(old, new, self.weights, self.hard_mask)
+            old = _HeldSource(old.hold_value(now_ns), _stamp_of(old))
+        return _BlendSource(old, new, self.rule, self.hard_mask, now_ns, self._last_target)
 
     def step(self, now_ns):
-        """Return the Sample for the tick at ``now_ns`` and advance the blend by one tick."""
+        """Return the Sample for the tick at ``now_ns`` (advancing any blend by one tick)."""
         if self._pending is not None and self._pending.start_ns <= now_ns:
-            self._activate(now_ns)
-        source = self._source
-        chunk = self._active_chunk()
+            chunk, self._pending = self._pending, None
+            self._source, self._last_chunk = self._blend_into(self._source, chunk, now_ns), chunk
+        source, chunk = self._source, self._active_chunk()
         if chunk is None or not chunk.covers(now_ns):
             last = chunk or self._last_chunk
             if last is None:
@@ -203,27 +218,26 @@ class ChunkScheduler:
             return Sample(None, last.stamp_ns, chunk_index=last.index_at(now_ns),
                           reason='chunk_exhausted')
         target = source.sample(now_ns)
+        self._last_target = target
         sample = Sample(target, chunk.stamp_ns, chunk_index=chunk.index_at(now_ns))
         if isinstance(source, _BlendSource):
-            sample.previous_stamp_ns = _stamp_of(source.old)
-            sample.blend_weight = source.weight()
-            source.tick += 1
             if source.done():
-                self._source = source.new
+                self._source = source.new  # weight 0 reached: the blend is over
+            else:
+                sample.previous_stamp_ns = _stamp_of(source.old)
+                sample.blend_weight = source.w
         return sample
 
     def rebase(self, value, now_ns):
         """
         Record that ``value`` (policy space) was commanded instead of the scheduler's target.
 
-        The newest chunk (if any) then blends in from ``value`` over the next blend ticks.
+        The newest chunk (if it still covers now) then blends in from ``value``.
         """
         chunk = self._active_chunk() or self._last_chunk
         held = _HeldSource(value, chunk.stamp_ns if chunk else _stamp_of(self._source))
+        self._last_target = held.value
         if chunk is None or not chunk.covers(now_ns):
             self._source = held
-        elif len(self.weights) == 0:
-            self._source = _ChunkSource(chunk, self.interpolation)
         else:
-            self._source = _BlendSource(held, _ChunkSource(chunk, self.interpolation),
-                                        self.weights, self.hard_mask)
+            self._source = self._blend_into(held, chunk, now_ns)

@@ -31,8 +31,9 @@ import dataclasses
 import numpy as np
 
 from .adapter_chain import AdapterChain
+from .blend_rule import BlendRule
 from .blending import ChunkScheduler
-from .chunks import ChunkError, make_chunk
+from .chunks import ChunkError, make_chunk, NS
 from .safety import SafetyFilter, Watchdog
 
 STATES = ('waiting', 'tracking', 'blending', 'holding', 'disabled')
@@ -47,6 +48,8 @@ class ExecutorConfig:
     control_rate_hz: float
     blend_steps: int = 5
     blend_schedule: str = 'linear'
+    blend_step_budget: float = 0.0  # > 0: slow blends so steps stay <= this x chunk steps
+    blend_min_progress: float = 0.05  # slowest budgeted fade, in schedule ticks per tick
     hard_switch_joints: tuple = ()  # policy-space names that switch at once (grippers)
     interpolation: str = 'linear'
     watchdog_timeout_s: float = 1.0  # 0 = only hold when no chunk covers now
@@ -85,9 +88,12 @@ class ExecutorCore:
         unknown = sorted(set(config.hard_switch_joints) - set(names))
         if unknown:
             raise ValueError(f'hard_switch_joints {unknown} are not action joint names')
-        self.scheduler = ChunkScheduler(
-            len(names), config.blend_schedule, config.blend_steps,
-            [n in config.hard_switch_joints for n in names], config.interpolation)
+        rule = BlendRule(config.blend_schedule, config.blend_steps, config.blend_step_budget,
+                         config.blend_min_progress, int(round(NS / config.control_rate_hz)),
+                         config.interpolation)
+        self.scheduler = ChunkScheduler(len(names), hard_mask=[
+            n in config.hard_switch_joints for n in names], interpolation=config.interpolation,
+            rule=rule)
         step = [v / config.control_rate_hz for v in config.max_velocity]
         self.safety = SafetyFilter(self.command_names, config.lower_limits,
                                    config.upper_limits, step)
