@@ -28,8 +28,8 @@ Without a step budget ``p`` advances by one per tick. With ``step_budget`` rho >
 by as much as possible (at most one) while keeping every joint's command step within rho x the
 largest per-tick step of the chunks involved, so a large disagreement between chunks is spread
 over as many ticks as the chunks' own motion needs, instead of becoming a jerk. So that a blend
-always ends, ``p`` advances by at least ``min_progress`` per tick; only those forced ticks can
-exceed the budget.
+always ends, ``p`` advances by at least ``min_progress`` per tick (the executor derives it from
+``blend_max_steps``); only those forced ticks can exceed the budget.
 """
 
 import math

@@ -80,6 +80,10 @@ class _BlendSource:
         self._anchor = (old.hold_value(t_ns) if o is None else o, new.hold_value(t_ns))
         self.p, self._t, self._out = 0.0, None, prev  # position, tick time, last command
         self.w = 1.0
+        # Once a newer chunk blends in over this blend, this one keeps its weight: its output
+        # stays a convex mix of chunks (moving no faster than they do) and the newer blend
+        # alone fades the whole remaining offset.
+        self.frozen = False
 
     @property
     def chunk(self):
@@ -98,7 +102,7 @@ class _BlendSource:
             o = self._anchor[0] + (n - self._anchor[1])
         else:
             self._anchor = (o, n)
-        if t_ns != self._t:  # a new tick: move along the schedule
+        if t_ns != self._t and not self.frozen:  # a new tick: move along the schedule
             budget = self._budget() if self.rule.step_budget > 0 else None
             self.p = self.rule.advance(self.p, self._out, o, n, budget, self.mask)
             self.w, self._t = self.rule.weight(self.p), t_ns
@@ -131,7 +135,7 @@ class Sample:
     """What the scheduler gives for one tick (policy space)."""
 
     __slots__ = ('target', 'active_stamp_ns', 'previous_stamp_ns', 'blend_weight',
-                 'chunk_index', 'reason')
+                 'chunk_index', 'reason', 'blending')
 
     def __init__(self, target, active_stamp_ns=0, previous_stamp_ns=0, blend_weight=0.0,
                  chunk_index=float('nan'), reason=''):
@@ -141,6 +145,7 @@ class Sample:
         self.blend_weight = blend_weight            # old-side weight (non-hard joints)
         self.chunk_index = chunk_index              # fractional action index in the active chunk
         self.reason = reason                        # why target is None: no_chunk / exhausted
+        self.blending = False                       # an old source still has weight
 
 
 class ChunkScheduler:
@@ -203,6 +208,8 @@ class ChunkScheduler:
             return new
         if old.depth() >= MAX_NESTING:
             old = _HeldSource(old.hold_value(now_ns), _stamp_of(old))
+        if isinstance(old, _BlendSource):
+            old.frozen = True
         return _BlendSource(old, new, self.rule, self.hard_mask, now_ns, self._last_target)
 
     def step(self, now_ns):
@@ -224,6 +231,7 @@ class ChunkScheduler:
             if source.done():
                 self._source = source.new  # weight 0 reached: the blend is over
             else:
+                sample.blending = True
                 sample.previous_stamp_ns = _stamp_of(source.old)
                 sample.blend_weight = source.w
         return sample

@@ -49,7 +49,7 @@ class ExecutorConfig:
     blend_steps: int = 5
     blend_schedule: str = 'linear'
     blend_step_budget: float = 0.0  # > 0: slow blends so steps stay <= this x chunk steps
-    blend_min_progress: float = 0.05  # slowest budgeted fade, in schedule ticks per tick
+    blend_max_steps: int = 100      # the longest a budget-slowed blend may last (ticks)
     hard_switch_joints: tuple = ()  # policy-space names that switch at once (grippers)
     interpolation: str = 'linear'
     watchdog_timeout_s: float = 1.0  # 0 = only hold when no chunk covers now
@@ -79,17 +79,22 @@ class Tick:
 class ExecutorCore:
     """Chunks in, one safe command per tick out; see the module docstring."""
 
-    def __init__(self, config, adapters=None):
+    def __init__(self, config, adapters=None, command_names=None):
         self.config = config
         self.adapters = adapters or AdapterChain()
         names = list(config.joint_names)
         self.adapters.check_dim(len(names))
-        self.command_names = self.adapters.robot_names(names)
+        self.command_names = list(command_names or self.adapters.robot_names(names))
+        if len(self.command_names) != len(names):
+            raise ValueError(f'{len(self.command_names)} command joint names for '
+                             f'{len(names)} action joints')
         unknown = sorted(set(config.hard_switch_joints) - set(names))
         if unknown:
             raise ValueError(f'hard_switch_joints {unknown} are not action joint names')
+        # the slowest fade still ends within blend_max_steps ticks
+        min_progress = min(1.0, (config.blend_steps + 1) / max(1, config.blend_max_steps))
         rule = BlendRule(config.blend_schedule, config.blend_steps, config.blend_step_budget,
-                         config.blend_min_progress, int(round(NS / config.control_rate_hz)),
+                         min_progress, int(round(NS / config.control_rate_hz)),
                          config.interpolation)
         self.scheduler = ChunkScheduler(len(names), hard_mask=[
             n in config.hard_switch_joints for n in names], interpolation=config.interpolation,
@@ -109,6 +114,11 @@ class ExecutorCore:
         self.counts = {'rejected': collections.Counter(), 'holds': collections.Counter(),
                        'clamped': collections.Counter(), 'step_limited': collections.Counter(),
                        'accepted': 0, 'ticks': 0, 'commands': 0, 'held_ticks': 0}
+
+    @property
+    def last_hold_reason(self):
+        """Why the last tick held ('' if it sent a fresh command)."""
+        return self._hold_reason
 
     # ---- inputs ----
     def submit(self, stamp_ns, joint_names, times_s, positions, now_ns):
@@ -181,7 +191,7 @@ class ExecutorCore:
         self.counts['commands'] += 1
         self.counts['clamped'].update(result.clamped)
         self.counts['step_limited'].update(result.step_limited)
-        state = 'blending' if sample.previous_stamp_ns else 'tracking'
+        state = 'blending' if sample.blending else 'tracking'
         return Tick(now_ns, self._seq, state, result.command.copy(), sample.active_stamp_ns,
                     sample.previous_stamp_ns, sample.blend_weight, sample.chunk_index,
                     clamped=result.clamped, step_limited=result.step_limited)
