@@ -122,14 +122,16 @@ def test_delayed_chunk_runs_from_now_through_the_adapters(spawn, probe, tmp_path
 
 
 def test_holds_when_the_chunk_runs_out_and_when_the_policy_is_silent(spawn, probe, tmp_path):
-    start_executor(spawn, tmp_path, watchdog_timeout_s=0.5)
+    proc = start_executor(spawn, tmp_path, watchdog_timeout_s=2.0)
     status = probe.collect(DiagnosticArray, 'executor_node/status')
     commands = probe.collect(Float64MultiArray, 'joint_commands')
     pub = connected(probe, JointTrajectory, 'action_chunk')
-    short = np.arange(10)[:, None] * np.array([0.1, -0.1, 0.05]) + 1.0
-    pub.publish(trajectory(now_ns(probe), short))
+    # 0.5 s of actions starting 0.3 s from now: it still covers a while even if delivery is
+    # slow on a loaded machine, and it runs out long before the 2 s watchdog
+    short = np.arange(25)[:, None] * np.array([0.01, -0.01, 0.005]) + 1.0
+    pub.publish(trajectory(now_ns(probe) + 300_000_000, short))
     assert wait_for(lambda: any(s['hold_reason'] == 'chunk_exhausted'
-                                for _, s in statuses(status)), 20)
+                                for _, s in statuses(status)), 20), proc.output()
     held = [s for _, s in statuses(status) if s['hold_reason'] == 'chunk_exhausted']
     np.testing.assert_allclose(command_of(held[0]), short[-1])  # the last action, not zeros
     long_chunk = np.full((500, 3), 2.0)
