@@ -28,10 +28,10 @@ def test_reaching_skills_converge_from_anywhere(instruction):
     target = np.asarray(st.skill(instruction).target)
     for q0 in st.sample_states(rng, 5):
         traj = st.simulate(q0, instruction, seconds=6.0, horizon=HORIZON, replan_every=6)
-        np.testing.assert_allclose(traj[-1], target, atol=0.02)
+        np.testing.assert_allclose(traj[-1], target, atol=0.5)
 
 
-@pytest.mark.parametrize('lag_tau, min_swings', [(0.0, 6), (0.1, 3)])
+@pytest.mark.parametrize('lag_tau, min_swings', [(0.0, 6), (0.08, 3)])
 def test_wave_oscillates_wrist_and_toggles_gripper(lag_tau, min_swings):
     # Re-planning from a lagging arm slows the swing (each chunk starts where the arm IS),
     # but it must keep oscillating.
@@ -45,9 +45,9 @@ def test_wave_oscillates_wrist_and_toggles_gripper(lag_tau, min_swings):
         swings = np.count_nonzero(np.diff(side))
         assert swings >= min_swings, f'wrist_flex swung {swings} times in 6 s'
         grip = traj[60:, st.GRIPPER]
-        assert grip.max() > st.GRIPPER_OPEN - 0.1 and grip.min() < st.GRIPPER_CLOSED + 0.1
+        assert grip.max() > st.GRIPPER_OPEN - 5 and grip.min() < st.GRIPPER_CLOSED + 5
         # the rest of the arm holds the wave pose
-        np.testing.assert_allclose(traj[-1, st.SHOULDER_PAN], 0.0, atol=0.02)
+        np.testing.assert_allclose(traj[-1, st.SHOULDER_PAN], 0.0, atol=0.5)
 
 
 def test_chunks_are_smooth_and_speed_limited():
@@ -64,12 +64,12 @@ def test_instructions_give_distinct_motions_from_the_same_state():
     q = np.zeros(6)
     chunks = {i: st.expert_chunk(q, i, HORIZON) for i in st.INSTRUCTIONS}
     # direction of shoulder_pan over the chunk tells left from right
-    assert chunks['reach left'][-1, st.SHOULDER_PAN] > 0.3
-    assert chunks['reach right'][-1, st.SHOULDER_PAN] < -0.3
+    assert chunks['reach left'][-1, st.SHOULDER_PAN] > 15
+    assert chunks['reach right'][-1, st.SHOULDER_PAN] < -15
     for a in st.INSTRUCTIONS:
         for b in st.INSTRUCTIONS:
             if a < b:
-                assert np.abs(chunks[a] - chunks[b]).max() > 0.2, (a, b)
+                assert np.abs(chunks[a] - chunks[b]).max() > 10, (a, b)
 
 
 def test_dataset_is_deterministic_and_consistent():
@@ -83,7 +83,7 @@ def test_dataset_is_deterministic_and_consistent():
     # every sample's actions are the expert's chunk from its state
     for k in range(0, 300, 37):
         expected = st.expert_chunk(s1[k].astype(np.float64), i1[k], HORIZON)
-        np.testing.assert_allclose(a1[k], expected, atol=1e-5)
+        np.testing.assert_allclose(a1[k], expected, atol=1e-4)
     s3, _, _ = st.generate_dataset(seed=8, n=300, horizon=HORIZON)
     assert not np.array_equal(s1, s3)
 

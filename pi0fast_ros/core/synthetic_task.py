@@ -22,7 +22,10 @@ positions (a Markov controller, 30 Hz). An action chunk is that controller rolle
 that imitates it keeps working when the arm is somewhere the data never started from, and
 re-planning from the measured (lagging) state is consistent with the data.
 
-Skills (radians; joint order = SO100_JOINT_NAMES):
+Units are LeRobot's SO-100 units, as config/so100.yaml's fake_robot uses them: the five arm
+joints in -100..100 (drawn as degrees), the gripper in 0..100 (closed..open).
+
+Skills (joint order = SO100_JOINT_NAMES):
 - 'go home', 'reach left', 'reach right': approach a fixed pose with a first-order
   (exponential) approach whose speed is capped per joint, so the motion is smooth and
   bounded from anywhere.
@@ -41,24 +44,25 @@ SO100_JOINT_NAMES = ('shoulder_pan', 'shoulder_lift', 'elbow_flex', 'wrist_flex'
 RATE_HZ = 30.0
 DT = 1.0 / RATE_HZ
 
-# The region the data covers (a subset of config/so100.yaml's joint limits). States outside
-# it still get sensible chunks from the expert, but the learned policy has not seen them.
-WORKSPACE_LOW = np.array([-1.6, -1.4, -1.4, -1.4, -1.2, 0.0])
-WORKSPACE_HIGH = np.array([1.6, 1.4, 1.4, 1.4, 1.2, 1.5])
+# The region the data covers (inside config/so100.yaml's fake_robot limits, -100..100 and
+# 0..100). States outside it still get sensible chunks from the expert, but the learned
+# policy has not seen them.
+WORKSPACE_LOW = np.array([-90.0, -90.0, -90.0, -90.0, -70.0, 0.0])
+WORKSPACE_HIGH = np.array([90.0, 90.0, 90.0, 90.0, 70.0, 100.0])
 
-# Per-joint speed caps (rad/s) and the approach time constant (s).
-MAX_SPEED = np.array([1.2, 1.2, 1.2, 1.5, 1.5, 2.0])
+# Per-joint speed caps (units/s; the fake arm allows 200) and the approach time constant (s).
+MAX_SPEED = np.array([60.0, 60.0, 60.0, 80.0, 80.0, 120.0])
 APPROACH_TAU = 0.35
 
 # Wave parameters: wrist_flex swings between -WAVE_AMPLITUDE and +WAVE_AMPLITUDE at
 # WAVE_SPEED; the gripper moves between GRIPPER_CLOSED and GRIPPER_OPEN at GRIPPER_SPEED.
-WAVE_AMPLITUDE = 0.6
-WAVE_SPEED = 1.8
-GRIPPER_OPEN = 1.2
-GRIPPER_CLOSED = 0.2
+WAVE_AMPLITUDE = 35.0
+WAVE_SPEED = 100.0
+GRIPPER_OPEN = 70.0
+GRIPPER_CLOSED = 10.0
 GRIPPER_MID = 0.5 * (GRIPPER_OPEN + GRIPPER_CLOSED)
-GRIPPER_SPEED = 3.0
-WAVE_END_TOLERANCE = 0.03
+GRIPPER_SPEED = 150.0
+WAVE_END_TOLERANCE = 2.0
 WRIST_FLEX = SO100_JOINT_NAMES.index('wrist_flex')
 GRIPPER = SO100_JOINT_NAMES.index('gripper')
 SHOULDER_PAN = SO100_JOINT_NAMES.index('shoulder_pan')
@@ -74,12 +78,12 @@ class Skill:
 
 
 SKILLS = (
-    Skill('go home', (0.0, -1.0, 1.1, 0.5, 0.0, 0.3)),
-    Skill('reach left', (1.0, 0.5, -0.3, 0.2, 0.0, 1.0)),
-    Skill('reach right', (-1.0, 0.5, -0.3, 0.2, 0.0, 1.0)),
+    Skill('go home', (0.0, -60.0, 60.0, 30.0, 0.0, 10.0)),
+    Skill('reach left', (50.0, 30.0, -20.0, 10.0, 0.0, 60.0)),
+    Skill('reach right', (-50.0, 30.0, -20.0, 10.0, 0.0, 60.0)),
     # The wave pose: arm raised, elbow bent, wrist centred; wrist_flex/gripper are driven
     # by the wave logic, their entries here are unused.
-    Skill('wave', (0.0, -0.3, -0.7, 0.0, 0.0, GRIPPER_OPEN), wave=True),
+    Skill('wave', (0.0, -20.0, -40.0, 0.0, 0.0, GRIPPER_OPEN), wave=True),
 )
 INSTRUCTIONS = tuple(s.instruction for s in SKILLS)
 
@@ -156,7 +160,7 @@ def sample_states(rng, n):
     return rng.uniform(WORKSPACE_LOW, WORKSPACE_HIGH, size=(n, len(SO100_JOINT_NAMES)))
 
 
-def simulate(q0, instruction, seconds, horizon, replan_every, lag_tau=0.1):
+def simulate(q0, instruction, seconds, horizon, replan_every, lag_tau=0.08):
     """
     Closed-loop rollout of the expert through a first-order-lag arm (like fake_robot).
 
