@@ -15,9 +15,8 @@
 """The synthetic SO-100 task: the expert does what each instruction says, in closed loop."""
 
 import numpy as np
-import pytest
-
 from pi0fast_ros.core import synthetic_task as st
+import pytest
 
 HORIZON = 30
 

@@ -182,8 +182,10 @@ def simulate(q0, instruction, seconds, horizon, replan_every, lag_tau=0.08):
 
 def rollout_states(rng, n, horizon, seconds=4.0, replan_every=6):
     """
-    States visited by closed-loop rollouts from random starts, float [n, 6], and the
-    instruction of each: what the policy sees when it runs the task on the fake arm.
+    Sample states visited by closed-loop rollouts from random starts.
+
+    Returns float [n, 6] and the instruction of each: what the policy sees when it runs the
+    task on the fake arm.
     """
     states, instructions = [], []
     steps = int(round(seconds * RATE_HZ))
@@ -199,7 +201,7 @@ def rollout_states(rng, n, horizon, seconds=4.0, replan_every=6):
 
 def generate_dataset(seed, n, horizon, rollout_fraction=0.5):
     """
-    A demonstration set for the synthetic task.
+    Generate a demonstration set for the synthetic task.
 
     Half uniform states in the workspace (coverage), half states from closed-loop rollouts
     (the distribution met at run time). Returns (states float32 [n, 6], instructions list[str],

@@ -32,14 +32,28 @@ masked out as keys and do not advance the positions), so batches here are padded
 their own longest row instead of 200 / 256 slots: the same loss, a shorter sequence.
 """
 
+import dataclasses
 import logging
+import math
 
 import torch
 
+from .model.layers import additive_mask, repeat_kv, rope_cos_sin, rope_inv_freq, sdpa
+from .model.prefix import embed_cameras
+
 LOG = logging.getLogger(__name__)
 
-# LeRobot's additive mask value (lerobot/utils/constants.py:79), also used by the engine.
-MASK_VALUE = -2.3819763e38
+
+@dataclasses.dataclass
+class TrainingBatch:
+    """One batch in LeRobot's tensor conventions (see forward_logits for shapes)."""
+
+    images: list          # N_cam x [B, 3, 224, 224] float in [-1, 1]
+    img_masks: list       # N_cam x [B] bool
+    tokens: torch.Tensor  # [B, P] long: BOS + prompt, right-padded with 0
+    masks: torch.Tensor   # [B, P] bool
+    targets: torch.Tensor       # [B, T] long: BOS, 'Action: ', FAST ids, '|', EOS, padding
+    target_masks: torch.Tensor  # [B, T] bool
 
 
 def action_target_ids(fast_ids, *, bos_id, action_prefix_ids, end_ids, pg_of_fast,
@@ -86,13 +100,6 @@ def training_attention_mask(prefix_pad, target_pad):
     return allowed[None] & pad[:, None, :] & pad[:, :, None]
 
 
-def additive_mask(allowed, dtype):
-    """Bool [B, L, L] -> the model's additive float mask [B, 1, L, L] (0 or MASK_VALUE)."""
-    zero = torch.zeros((), dtype=torch.float32, device=allowed.device)
-    neg = torch.full((), MASK_VALUE, dtype=torch.float32, device=allowed.device)
-    return torch.where(allowed[:, None], zero, neg).to(dtype)
-
-
 def positions(pad):
     """position_ids = cumsum(pad) - 1 over the whole sequence: long [B, L]."""
     return torch.cumsum(pad.long(), dim=1) - 1
@@ -100,7 +107,7 @@ def positions(pad):
 
 def next_token_loss(logits, targets, target_mask, reduction='mean'):
     """
-    LeRobot's FAST loss: logits[:, i] predicts targets[:, i + 1], masked mean.
+    Compute LeRobot's FAST loss: logits[:, i] predicts targets[:, i + 1], masked mean.
 
     logits: float [B, T, V] at the target positions; targets: long [B, T]; target_mask:
     bool [B, T]. reduction='none' returns the per-token losses [B, T - 1] (masked ones 0).
@@ -114,3 +121,106 @@ def next_token_loss(logits, targets, target_mask, reduction='mean'):
     if reduction == 'none':
         return per_token
     return per_token.sum() / m.sum().clamp(min=1)
+
+
+def forward_hidden(model, images, img_masks, tokens, masks, targets, target_masks):
+    """
+    Training forward of PI0-FAST through the engine's PaliGemma modules.
+
+    images: N_cam x [B, 3, H, W] in [-1, 1]; img_masks: N_cam x [B] bool; tokens/masks:
+    [B, P] prompt ids (BOS + prompt, padded) and validity; targets/target_masks: [B, T] from
+    pad_batch(action_target_ids(...)). Returns the last hidden states (before the final norm)
+    of the whole sequence [cameras, prompt, targets]: [B, N_cam * T_img + P + T, W].
+    No inference_mode anywhere: gradients flow into every module.
+    """
+    cams = embed_cameras(model, images, img_masks)                      # [N, B, T_img, W]
+    batch, n_img = tokens.shape[0], cams.shape[2]
+    embs = torch.cat([*cams.unbind(0), model.embed_tokens(tokens), model.embed_tokens(targets)],
+                     dim=1).to(model.compute_dtype)                     # [B, L, W]
+    prefix_pad = torch.cat([*(m[:, None].expand(batch, n_img) for m in img_masks), masks], dim=1)
+    allowed = training_attention_mask(prefix_pad, target_masks)         # [B, L, L]
+    mask = additive_mask(allowed[:, None], embs.dtype)                  # [B, 1, L, L]
+    pad = torch.cat([prefix_pad, target_masks], dim=1)
+    gemma = model.gemma
+    inv_freq = rope_inv_freq(model.arch.head_dim, model.arch.rope_theta, embs.device)
+    cos, sin = rope_cos_sin(inv_freq, positions(pad), embs.dtype)      # [B, L, hd]
+
+    def attend(i, q, k, v):
+        # q [B, H, L, hd]; k/v [B, KV, L, hd] -> [B, L, H, hd]
+        attn = gemma.layers[i].self_attn
+        n_rep = attn.num_heads // attn.num_kv_heads
+        return sdpa(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), mask, attn.scale)
+
+    return gemma(embs, cos, sin, attend)
+
+
+def forward_logits(model, images, img_masks, tokens, masks, targets, target_masks):
+    """Logits [B, T, vocab] at the target positions (final norm + tied LM head, M:553-555)."""
+    hidden = forward_hidden(model, images, img_masks, tokens, masks, targets, target_masks)
+    return model.lm_head(model.gemma.norm(hidden[:, -targets.shape[1]:]))
+
+
+def forward_loss(model, batch):
+    """Mean next-token loss of a TrainingBatch (see forward_logits and next_token_loss)."""
+    logits = forward_logits(model, batch.images, batch.img_masks, batch.tokens, batch.masks,
+                            batch.targets, batch.target_masks)
+    return next_token_loss(logits, batch.targets, batch.target_masks)
+
+
+def init_training_weights(model, seed):
+    """
+    Seeded initialisation of a PaliGemma for training from scratch (GPT-2 style).
+
+    Linear / conv weights N(0, 0.02), residual output projections (o_proj, down_proj,
+    out_proj, fc2) scaled by 1/sqrt(2 * depth), biases 0; the token table N(0, 1/sqrt(width)),
+    so that embeddings * sqrt(width) have unit scale and the tied LM head starts with O(1)
+    logits; Gemma RMSNorm weights 0 (= scale 1, as they multiply by 1 + w); LayerNorm 1 / 0.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    arch = model.arch
+    residual = {'o_proj': arch.depth, 'down_proj': arch.depth,
+                'out_proj': arch.vision_depth, 'fc2': arch.vision_depth}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            parts = name.split('.')
+            if name == 'gemma.embed_tokens.weight':
+                p.normal_(0.0, arch.width ** -0.5, generator=gen)
+            elif 'norm' in name and not name.endswith('bias'):
+                p.fill_(0.0 if name.startswith('gemma.') else 1.0)
+            elif name.endswith('bias'):
+                p.zero_()
+            else:
+                depth = residual.get(parts[-2])
+                std = 0.02 / math.sqrt(2 * depth) if depth else 0.02
+                p.normal_(0.0, std, generator=gen)
+    return model
+
+
+def make_optimizer(model, lr, weight_decay=0.01, betas=(0.9, 0.95), eps=1e-8):
+    """Build AdamW as LeRobot's pi0_fast preset (betas 0.9/0.95); no decay on norms/biases."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or 'norm' in name else decay).append(p)
+    groups = [{'params': decay, 'weight_decay': weight_decay},
+              {'params': no_decay, 'weight_decay': 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
+
+
+def cosine_lr(step, peak_lr, warmup_steps, total_steps, final_lr):
+    """Linear warm-up to peak_lr, then cosine decay to final_lr (LeRobot's schedule shape)."""
+    if step < warmup_steps:
+        return peak_lr * (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return final_lr + 0.5 * (peak_lr - final_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def train_step(model, optimizer, batch, lr, grad_clip_norm=1.0):
+    """One optimizer step on a TrainingBatch; returns (loss, grad_norm) as floats."""
+    for group in optimizer.param_groups:
+        group['lr'] = lr
+    optimizer.zero_grad(set_to_none=True)
+    loss = forward_loss(model, batch)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm)
+    optimizer.step()
+    return float(loss.detach()), float(grad_norm)
