@@ -16,7 +16,7 @@
 
 import json
 
-from model_helpers import load_tiny, make_checkpoint, SMALL
+from model_helpers import load_tiny, make_checkpoint, single_torch_thread, SMALL  # noqa: F401
 from pi0fast_ros.core.checkpoint import (
     CheckpointError, init_random_weights, lerobot_state_dict, load_checkpoint, save_checkpoint)
 from pi0fast_ros.core.lerobot_config import default_config_dict
