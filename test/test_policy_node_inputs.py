@@ -65,6 +65,9 @@ def test_age_check():
     with pytest.raises(InputError, match='in the future') as info:
         check_age('cam', stamp_ns=13 * SEC, now_ns=11 * SEC, max_age_ns=SEC)
     assert info.value.reason == slots_mod.FUTURE_STAMP
+    with pytest.raises(InputError, match='unstamped') as info:
+        check_age('cam', stamp_ns=0, now_ns=11 * SEC, max_age_ns=SEC)
+    assert info.value.reason == slots_mod.STALE
 
 
 def test_stamp_to_ns():
