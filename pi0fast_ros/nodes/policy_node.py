@@ -304,6 +304,8 @@ class PolicyNode(Node):
     def destroy_node(self):
         if hasattr(self, 'worker'):
             self.worker.stop()
+        if hasattr(self, 'builder'):
+            self.builder.close()
         return super().destroy_node()
 
 
