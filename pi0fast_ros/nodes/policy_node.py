@@ -282,6 +282,8 @@ class PolicyNode(Node):
         return DiagnosticStatus.OK, 'running'
 
     def _publish_diagnostics(self):
+        if not self.context.ok():
+            return
         snapshot = self.slots.snapshot()
         level, message = self._input_state(snapshot)
         now = self._now_ns()
