@@ -137,7 +137,8 @@ def start_node(checkpoint, compressed, log_path, threads):
     params = [f'checkpoint_path:={checkpoint}', f'action_joint_names:=[{",".join(JOINTS)}]',
               f'camera_slots:=[{",".join(SLOTS)}]', f'camera_topics:=[{",".join(topics)}]',
               'camera_transports:=[' + ','.join(['compressed' if compressed else 'raw'] * 3)
-              + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0', f'torch_threads:={threads}']
+              + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0',
+              f'torch_threads:={threads}']
     cmd = [sys.executable, '-m', 'pi0fast_ros.nodes.policy_node', '--ros-args']
     for param in params:
         cmd += ['-p', param]
