@@ -45,15 +45,18 @@ def wait_for(predicate, timeout, interval=0.02):
         time.sleep(interval)
 
 
-def _ros_value(value):
-    # -p name:=value is parsed as YAML by rcl
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    if isinstance(value, (list, tuple)):
-        return '[' + ', '.join(_ros_value(v) for v in value) + ']'
-    if isinstance(value, str):
-        return "'" + value + "'" if value else "''"
-    return repr(value)
+def write_params_file(path, params, node='/**/*'):
+    """
+    Write params as a ROS parameters file for node (default: any node in any namespace).
+
+    NodeProcess passes `params` this way, after params_file, instead of `-p` rules: rcl files
+    `-p` under the `/**` key, which merges into a config file's `/**` section and so loses to
+    its `/**/<node>` section. A later `/**/*` entry is applied after both and wins.
+    """
+    import yaml
+    with open(path, 'w', encoding='utf-8') as f:
+        yaml.safe_dump({node: {'ros__parameters': dict(params)}}, f, default_flow_style=False)
+    return path
 
 
 class NodeProcess:
@@ -70,10 +73,12 @@ class NodeProcess:
             cmd += ['-r', f'{src}:={dst}']
         if params_file:
             cmd += ['--params-file', str(params_file)]
-        for key, value in (params or {}).items():
-            cmd += ['-p', f'{key}:={_ros_value(value)}']
+        stem = f'{(name or module).split(".")[-1]}-{id(self)}'
+        if params:
+            cmd += ['--params-file', str(write_params_file(
+                pathlib.Path(log_dir) / f'{stem}-params.yaml', params))]
         self.cmd = cmd
-        self.log_path = pathlib.Path(log_dir) / f'{(name or module).split(".")[-1]}-{id(self)}.log'
+        self.log_path = pathlib.Path(log_dir) / f'{stem}.log'
         self._log = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})},

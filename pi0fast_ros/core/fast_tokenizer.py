@@ -72,7 +72,7 @@ def _as_ids(ids):
             raise FastBadIdsError('ids must be integers')
         arr = np.array([min(max(v, -1), big) for v in vals], dtype=np.int64)
     elif arr.dtype.kind == 'u':
-        arr = np.minimum(arr, big).astype(np.int64)
+        arr = np.minimum(arr.astype(np.uint64), big).astype(np.int64)
     elif arr.dtype.kind != 'i':
         raise FastBadIdsError(f'ids must be integers, got dtype {arr.dtype}')
     arr = arr.astype(np.int64, copy=False)
@@ -200,7 +200,8 @@ class FastActionTokenizer:
         U+FFFD as a coefficient), FastLengthError (strict only), FastNonFiniteError.
         """
         coeffs = self.decode_coefficients(ids, time_horizon, action_dim, mode)
-        actions = idct(coeffs / self.scale, axis=0, norm='ortho')
+        with np.errstate(over='ignore', invalid='ignore'):     # checked just below
+            actions = idct(coeffs / self.scale, axis=0, norm='ortho')
         if not np.isfinite(actions).all():
             raise FastNonFiniteError(f'decoded actions are not finite (scale {self.scale})')
         return actions
@@ -222,10 +223,7 @@ class FastActionTokenizer:
         if mode not in MODES:
             raise FastTokenizerError(f'mode must be one of {MODES}, got {mode!r}')
         h, d = self._dims(time_horizon, action_dim)
-        text = self._bpe.decode_text(_as_ids(ids))
-        if self._clean_up:
-            text = clean_up_tokenization(text)
-        codes = text_to_codes(text) + self.min_token
+        codes = text_to_codes(self.decode_text(ids)) + self.min_token
         want = h * d
         if codes.size != want:
             if mode == 'strict':
@@ -234,6 +232,16 @@ class FastActionTokenizer:
             codes = codes[:want] if codes.size > want else \
                 np.pad(codes, (0, want - codes.size))
         return codes.reshape(h, d)
+
+    def decode_text(self, ids):
+        """
+        Decode FAST ids -> the coefficient string HF's decode gives LeRobot (one char per value).
+
+        Applies the transformers clean-up when tokenizer_config.json enables it. Raises the
+        id and UTF-8 errors of `decode`.
+        """
+        text = self._bpe.decode_text(_as_ids(ids))
+        return clean_up_tokenization(text) if self._clean_up else text
 
     def _dims(self, time_horizon, action_dim):
         h = self.time_horizon if time_horizon is None else time_horizon

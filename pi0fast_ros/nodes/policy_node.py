@@ -12,14 +12,288 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The policy_node node (not implemented yet)."""
+"""
+policy_node: cameras + joint states + instruction -> PI0-FAST -> stamped action chunks.
+
+Topics (relative names, DESIGN §2-§4, docs/architecture.md):
+  in   camera topics (parameters; sensor_msgs/Image or CompressedImage, sensor-data QoS),
+       joint_states (sensor_msgs/JointState, by name), ~/instruction (std_msgs/String,
+       reliable + transient-local; the node republishes the active instruction there)
+  out  action_chunk (trajectory_msgs/JointTrajectory), ~/chunk_info (DiagnosticArray, one per
+       inference, header.stamp = chunk stamp), /diagnostics
+  srv  ~/pause (std_srvs/SetBool: true pauses, false resumes)
+The model is loaded and warmed up in the constructor (progress in the log); one worker thread
+(InferenceWorker) owns it afterwards. Callbacks only store the latest message of each input.
+"""
 
 import sys
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import InvalidTopicNameException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import (DurabilityPolicy, qos_profile_sensor_data, QoSProfile,
+                       ReliabilityPolicy)
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
+
+from .chunk_messages import chunk_info_message, chunk_info_values, chunk_message, overhead_ms
+from .common import make_status, run_node, StartupError
+from .image_conversion import check_image, ImageConversionError, ImageConverter
+from .inference_worker import InferenceWorker
+from .input_slots import (BAD_IMAGE, Entry, InputError, InputSlots, JOINT_STATES,
+                          JointStateMapper, NO_MESSAGE, stamp_to_ns)
+from .observation import ObservationBuilder
+from .policy_config import read_config, resolve_slots
+from .policy_loading import load_policy, state_transform_for
+from .policy_stats import PolicyStats
+
+INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+LOG_THROTTLE_S = 2.0
+
+
+class PolicyNode(Node):
+    """The policy node; see the module docstring. Raises StartupError on a bad setup."""
+
+    def __init__(self, **kwargs):
+        super().__init__('policy_node', **kwargs)
+        self.config = read_config(self)
+        self.stats = PolicyStats()
+        self._log_times = {}
+        self._echoes = {}
+        self._echo_lock = threading.Lock()
+        self._last_failure = None
+        self.policy = load_policy(self.config, self.get_logger())
+        self._setup_inputs()
+        self._setup_outputs()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if self.config.instruction:
+            self._apply_instruction(self.config.instruction, 'parameter')
+        if self.config.warmup:
+            self.get_logger().info('warming up ...')
+            start = time.perf_counter()
+            self.policy.warmup()
+            self.get_logger().info(f'warm-up done in {time.perf_counter() - start:.1f} s')
+        self.worker = InferenceWorker(self.policy, self.slots, self.builder, self, self._now_ns,
+                                      self._settings, self.get_logger())
+        self.worker.start()
+        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        self.get_logger().info(
+            f'ready: {len(self.camera_inputs)} camera(s), masked slots {self.masked or "none"}, '
+            f'chunks of {self.policy.horizon} x {self.policy.action_dim} at '
+            f'{self.config.action_rate_hz:g} Hz on {self.config.device}; instruction '
+            f'{self.slots.instruction or "(none yet: waiting for one)"!r}')
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _setup_inputs(self):
+        cfg, policy = self.config, self.policy
+        self.camera_inputs, self.masked = resolve_slots(cfg.cameras, policy.camera_slots)
+        for slot in self.masked:
+            self.get_logger().warn(f'checkpoint camera slot {slot!r} has no topic: it is '
+                                   f'masked (an all -1 image with mask False, as LeRobot does)')
+        if len(cfg.action_joint_names) != policy.action_dim:
+            raise StartupError(f'action_joint_names has {len(cfg.action_joint_names)} names '
+                               f"but the checkpoint's actions have {policy.action_dim} dims")
+        state_names, transform = state_transform_for(self, cfg, policy.state_dim)
+        mapper = JointStateMapper(state_names, cfg.ignore_extra_joints)
+        try:
+            converter = ImageConverter(None if cfg.image_backend == 'auto'
+                                       else cfg.image_backend)
+        except ImportError as exc:
+            raise StartupError(str(exc)) from None
+        self.get_logger().info(f'image conversion through {converter.backend}')
+        self.slots = InputSlots([JOINT_STATES, *self.camera_inputs])
+        self.builder = ObservationBuilder({s: s for s in self.camera_inputs}, self.masked,
+                                          mapper, transform, converter)
+        self.create_subscription(JointState, 'joint_states', self._on_joint_state,
+                                 qos_profile_sensor_data)
+        for slot, cam in self.camera_inputs.items():
+            try:
+                self.create_subscription(CompressedImage if cam.compressed else Image,
+                                         cam.topic, lambda msg, s=slot: self._on_image(s, msg),
+                                         qos_profile_sensor_data)
+            except InvalidTopicNameException as exc:
+                raise StartupError(f'camera topic {cam.topic!r} of slot {slot}: {exc}') from None
+        self.create_subscription(String, '~/instruction', self._on_instruction, INSTRUCTION_QOS)
+
+    def _setup_outputs(self):
+        self.chunk_pub = self.create_publisher(JointTrajectory, 'action_chunk', 10)
+        self.info_pub = self.create_publisher(DiagnosticArray, '~/chunk_info', 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.instruction_pub = self.create_publisher(String, '~/instruction', INSTRUCTION_QOS)
+        self.create_service(SetBool, '~/pause', self._on_pause)
+
+    def _now_ns(self):
+        return self.get_clock().now().nanoseconds
+
+    def _settings(self):
+        return (self.get_parameter('max_input_age_s').value,
+                self.get_parameter('inference_period_s').value)
+
+    # -- callbacks (short: store and return) ---------------------------------------------------
+    def _on_joint_state(self, msg):
+        stamp = stamp_to_ns(msg.header.stamp)
+        try:
+            entry = Entry(msg, stamp, value=self.builder.mapper.positions(msg))
+        except InputError as err:
+            entry = Entry(msg, stamp, error=err)
+        self.slots.put(JOINT_STATES, entry)
+
+    def _on_image(self, slot, msg):
+        error = None
+        try:
+            check_image(msg)
+        except ImageConversionError as exc:
+            error = InputError(BAD_IMAGE, slot, str(exc))
+        self.slots.put(slot, Entry(msg, stamp_to_ns(msg.header.stamp), error=error))
+
+    def _on_instruction(self, msg):
+        with self._echo_lock:
+            # Our own republications come back on the same topic: swallow those echoes.
+            if self._echoes.get(msg.data, 0) > 0:
+                self._echoes[msg.data] -= 1
+                return
+        if not msg.data.strip():
+            self.get_logger().warn('ignored an empty instruction on ~/instruction')
+            return
+        self._apply_instruction(msg.data, 'topic')
+        self.set_parameters([Parameter('instruction', value=msg.data)])
+
+    def _on_set_parameters(self, params):
+        for param in params:
+            if param.name == 'instruction':
+                if not isinstance(param.value, str) or not param.value.strip():
+                    return SetParametersResult(
+                        successful=False, reason='instruction must be a non-empty string '
+                        '(to stop the robot, call ~/pause instead)')
+                self._apply_instruction(param.value, 'parameter')
+        return SetParametersResult(successful=True)
+
+    def _apply_instruction(self, text, source):
+        if not self.slots.set_instruction(text):
+            return
+        self.get_logger().info(f'instruction ({source}): {text!r}')
+        with self._echo_lock:
+            self._echoes[text] = self._echoes.get(text, 0) + 1
+        self.instruction_pub.publish(String(data=text))
+
+    def _on_pause(self, request, response):
+        self.worker.set_paused(request.data)
+        response.success = True
+        response.message = 'paused' if request.data else 'running'
+        self.get_logger().info(f'policy {response.message} (~/pause)')
+        return response
+
+    # -- the worker's sink (called from the worker thread) ------------------------------------
+    def publish(self, record):
+        """Publish the chunk of a successful inference, then its chunk_info."""
+        obs, result = record.observation, record.result
+        start = time.perf_counter()
+        self.chunk_pub.publish(chunk_message(obs.stamp_ns, self.config.action_joint_names,
+                                             result.actions, self.config.action_rate_hz))
+        publish_ms = (time.perf_counter() - start) * 1e3
+        latency_ms = (self._now_ns() - obs.stamp_ns) / 1e6
+        timings = dict(result.timings_ms or {})
+        self._last_failure = None
+        self.stats.record_chunk(latency_ms, timings.get('total', float('nan')),
+                                overhead_ms(record, timings, publish_ms))
+        self._publish_info(record, DiagnosticStatus.OK, timings, latency_ms, publish_ms)
+
+    def failed(self, record):
+        """Handle a decode failure: no chunk; count and log it, say why on chunk_info."""
+        result = record.result
+        timings = dict(result.timings_ms or {})
+        self._last_failure = f'{result.status}: {result.error}'
+        self.stats.record_decode_failure(result.status, timings.get('total', float('nan')))
+        self._throttled('decode', f'chunk rejected, decode failed ({result.status}): '
+                        f'{result.error}')
+        latency_ms = (self._now_ns() - record.observation.stamp_ns) / 1e6
+        self._publish_info(record, DiagnosticStatus.ERROR, timings, latency_ms, 0.0)
+
+    def rejected(self, error):
+        self.stats.record_rejection(error.reason, str(error))
+        self._throttled(error.reason, f'no inference: {self._describe(error)}')
+
+    def dropped(self, reason, observation):
+        self.stats.record_drop(reason)
+        self.get_logger().info(f'dropped the result for stamp {observation.stamp_ns} '
+                               f'({reason})')
+
+    def error(self, exc):
+        self.stats.record_error()
+        self.get_logger().error(f'inference failed: {type(exc).__name__}: {exc}',
+                                throttle_duration_sec=LOG_THROTTLE_S)
+
+    def _publish_info(self, record, level, timings, latency_ms, publish_ms):
+        values = chunk_info_values(record, self.masked, timings, latency_ms, publish_ms)
+        self.info_pub.publish(chunk_info_message(
+            record.observation.stamp_ns, level, self.get_fully_qualified_name().lstrip('/')
+            + '/chunk', self.get_name(), values))
+
+    # -- reporting ------------------------------------------------------------------------------
+    def _describe(self, error):
+        topic = ('joint_states' if error.input_name == JOINT_STATES
+                 else getattr(self.camera_inputs.get(error.input_name), 'topic', '?'))
+        return f'{error} [topic {topic}]'
+
+    def _throttled(self, key, text):
+        now = time.monotonic()
+        if now - self._log_times.get(key, -1e9) >= LOG_THROTTLE_S:
+            self._log_times[key] = now
+            self.get_logger().warn(text)
+
+    def _input_state(self, snapshot):
+        # (level, message) for the inputs, independent of what the worker is doing.
+        if self.worker.paused:
+            return DiagnosticStatus.OK, 'paused'
+        if not snapshot.instruction:
+            return DiagnosticStatus.WARN, 'waiting for an instruction'
+        try:
+            self.builder.check(snapshot, self._now_ns(),
+                               int(self._settings()[0] * 1e9))
+        except InputError as err:
+            if err.reason == NO_MESSAGE:
+                return DiagnosticStatus.WARN, f'waiting for input {self._describe(err)}'
+            self._throttled(err.reason, f'no inference: {self._describe(err)}')
+            return DiagnosticStatus.ERROR, f'input rejected: {self._describe(err)}'
+        if self._last_failure:
+            return DiagnosticStatus.ERROR, f'last chunk rejected: {self._last_failure}'
+        return DiagnosticStatus.OK, 'running'
+
+    def _publish_diagnostics(self):
+        snapshot = self.slots.snapshot()
+        level, message = self._input_state(snapshot)
+        now = self._now_ns()
+        values = {'instruction': snapshot.instruction, 'paused': self.worker.paused,
+                  'busy': self.worker.busy, 'checkpoint': self.config.checkpoint_path,
+                  'device': self.config.device, 'dtype': self.config.dtype,
+                  'image_backend': self.builder.converter.backend,
+                  'horizon': self.policy.horizon, 'action_dim': self.policy.action_dim,
+                  'masked_slots': ','.join(self.masked)}
+        values.update(self.stats.summary())
+        for name, entry in snapshot.entries.items():
+            age = f'{(now - entry.stamp_ns) / 1e9:.3f}' if entry else 'none'
+            values[f'age_s.{name}'] = age
+            values[f'received.{name}'] = snapshot.received[name]
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [make_status(self, level, message, values)]
+        self.diag_pub.publish(msg)
+
+    def destroy_node(self):
+        if hasattr(self, 'worker'):
+            self.worker.stop()
+        return super().destroy_node()
 
 
 def main(args=None):
-    sys.stderr.write('pi0fast_ros policy_node: not yet available in this version.\n')
-    return 1
+    return run_node(PolicyNode, args=args)
 
 
 if __name__ == '__main__':
