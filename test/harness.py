@@ -119,6 +119,7 @@ class Probe:
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
         self._lock = threading.Lock()
+        self._clients = {}
 
     def collect(self, msg_type, topic, qos=10, raw=False):
         """Subscribe and return a list that fills with (receive_monotonic_s, msg) pairs."""
@@ -135,14 +136,26 @@ class Probe:
         return self.node.create_publisher(msg_type, topic, qos if qos is not None
                                           else QoSProfile(depth=10))
 
-    def call(self, srv_type, name, request, timeout=10.0):
-        client = self.node.create_client(srv_type, name)
+    def call(self, srv_type, name, request, timeout=10.0, retries=0):
+        """
+        Call a service; raise TimeoutError when it is not there or does not answer.
+
+        Under heavy load a response can be lost while the server has not yet matched a new
+        client's response reader (rmw_fastrtps); clients are therefore kept per service, and
+        `retries` re-sends the request (only for idempotent requests, e.g. parameter calls).
+        """
+        key = (srv_type, name)
+        if key not in self._clients:
+            self._clients[key] = self.node.create_client(srv_type, name)
+        client = self._clients[key]
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f'service {name} not available after {timeout} s')
-        future = client.call_async(request)
-        if not wait_for(future.done, timeout):
-            raise TimeoutError(f'service {name} did not answer in {timeout} s')
-        return future.result()
+        for attempt in range(retries + 1):
+            future = client.call_async(request)
+            if wait_for(future.done, timeout):
+                return future.result()
+        raise TimeoutError(f'service {name} did not answer in {timeout} s '
+                           f'({retries + 1} attempts)')
 
     def set_parameters(self, node_name, values, timeout=10.0):
         """Set parameters on another node; return the list of SetParametersResult."""
@@ -150,13 +163,15 @@ class Probe:
         request = SetParameters.Request()
         request.parameters = [Parameter(k, value=v).to_parameter_msg()
                               for k, v in values.items()]
-        return self.call(SetParameters, f'{node_name}/set_parameters', request, timeout).results
+        return self.call(SetParameters, f'{node_name}/set_parameters', request, timeout,
+                         retries=2).results
 
     def get_parameters(self, node_name, names, timeout=10.0):
         from rcl_interfaces.srv import GetParameters
         request = GetParameters.Request()
         request.names = list(names)
-        response = self.call(GetParameters, f'{node_name}/get_parameters', request, timeout)
+        response = self.call(GetParameters, f'{node_name}/get_parameters', request, timeout,
+                             retries=2)
         return [parameter_value_to_python(v) for v in response.values]
 
     def now(self):
