@@ -179,3 +179,14 @@ def test_encode_rejects_coefficients_the_vocabulary_cannot_spell():
     codes[0, 0] = 0xD800 + tok.min_token        # a UTF-16 surrogate
     with pytest.raises(FastEncodeError, match='surrogate'):
         tok.encode(scipy.fft.idct(codes / SCALE, axis=0, norm='ortho'))
+
+
+def test_encode_takes_cpu_tensors_and_names_unsupported_dtypes(fitted):
+    import torch
+    tok, chunks, _ = fitted
+    as_f32 = chunks[0].astype(np.float32)
+    assert tok.encode(torch.from_numpy(as_f32)) == tok.encode(as_f32)
+    with pytest.raises(FastEncodeError, match='not a numeric array'):
+        tok.encode(torch.zeros(chunks.shape[1:], dtype=torch.bfloat16))
+    with pytest.raises(FastEncodeError, match='not a numeric array'):
+        tok.encode([['a', 'b']])

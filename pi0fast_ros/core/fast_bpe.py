@@ -96,12 +96,10 @@ class ByteLevelBpe:
         self.tokenizer = tokenizer
         vocab = tokenizer.get_vocab(with_added_tokens=True)      # {token string: id}
         size = max(vocab.values()) + 1 if vocab else 0
-        self._bytes = [b''] * size
-        self._valid = np.zeros(size, dtype=bool)                  # False for id holes
+        self._bytes = [None] * size                               # None marks an id hole
         for token, idx in vocab.items():
             self._bytes[idx] = token_bytes(token)
-            self._valid[idx] = True
-        self._lengths = np.array([len(b) for b in self._bytes], dtype=np.int64)
+        self._lengths = np.array([len(b or b'') for b in self._bytes], dtype=np.int64)
 
     @property
     def size(self):
@@ -149,7 +147,7 @@ class ByteLevelBpe:
         ids must add up to the UTF-8 length of the input.
         """
         out = []
-        for i, enc in enumerate(self.tokenizer.encode_batch(texts, add_special_tokens=True)):
+        for i, enc in enumerate(self._encode(texts)):
             ids = enc.ids
             got = int(self._lengths[ids].sum()) if ids else 0
             want = len(texts[i].encode('utf-8'))
@@ -161,19 +159,29 @@ class ByteLevelBpe:
             out.append(ids)
         return out
 
+    def _encode(self, texts):
+        # encode_batch_fast (tokenizers >= 0.21) skips offsets we do not need; a single
+        # chunk is cheapest through encode. Same ids either way.
+        if len(texts) == 1:
+            return [self.tokenizer.encode(texts[0], add_special_tokens=True)]
+        fast = getattr(self.tokenizer, 'encode_batch_fast', self.tokenizer.encode_batch)
+        return fast(texts, add_special_tokens=True)
+
     def decode_text(self, ids):
         """
-        Decode validated non-negative ids (int64 ndarray) to the string HF would produce.
+        Decode validated non-negative ids (list of int) to the string HF would produce.
 
         Raises FastOutOfVocabError for unknown ids and FastInvalidUtf8Error where HF would
         substitute U+FFFD.
         """
-        if ids.size and (ids.max() >= self.size or not self._valid[ids].all()):
-            bad = [i for i in ids.tolist() if i >= self.size or not self._valid[i]]
+        table = self._bytes
+        try:
+            raw = b''.join([table[i] for i in ids])     # holes are None: TypeError
+        except (IndexError, TypeError):
+            bad = [i for i in ids if i >= len(table) or table[i] is None]
             raise FastOutOfVocabError(
                 f'{len(bad)} id(s) outside the BPE vocabulary of {self.size} '
-                f'(first: {bad[0]}); LeRobot would silently drop them')
-        raw = b''.join([self._bytes[i] for i in ids.tolist()])
+                f'(first: {bad[0]}); LeRobot would silently drop them') from None
         try:
             return raw.decode('utf-8')
         except UnicodeDecodeError as err:

@@ -25,7 +25,7 @@ import logging
 import numpy as np
 
 from .fast_bpe import ByteLevelBpe
-from .fast_codes import codes_to_text, quantise
+from .fast_codes import codes_to_text, MAX_CODE_POINT, quantise
 from .fast_errors import FastTokenizerError
 from .fast_format import FastConfig
 
@@ -71,6 +71,9 @@ def fit_bpe(chunks, scale, vocab_size, progress=None):
     flat = np.concatenate(coeffs)
     lo, hi = int(flat.min()), int(flat.max())
     report(f'quantised coefficients span [{lo}, {hi}] ({hi - lo + 1} symbols)')
+    if hi - lo > MAX_CODE_POINT:
+        raise FastTokenizerError(f'coefficient range {hi - lo} exceeds the Unicode range FAST '
+                                 'writes coefficients in: lower scale')
     if hi - lo > vocab_size:
         raise FastTokenizerError(
             f'vocab_size {vocab_size} is smaller than the coefficient range {hi - lo}: '

@@ -32,7 +32,7 @@ import logging
 import pathlib
 
 import numpy as np
-from scipy.fft import idct
+from scipy.fftpack import idct
 
 from .fast_bpe import ByteLevelBpe, clean_up_tokenization
 from .fast_codes import codes_to_text, MAX_CODE_POINT, quantise, text_to_codes
@@ -56,6 +56,8 @@ MODES = ('relaxed', 'strict')
 
 def _as_ids(ids):
     """Validate a token sequence: 1-D, integers, non-negative. Returns int64 [N]."""
+    if not isinstance(ids, (list, tuple, np.ndarray)) and hasattr(ids, 'tolist'):
+        ids = ids.tolist()      # torch tensors, also on an accelerator
     try:
         arr = np.asarray(ids)
     except (TypeError, ValueError, OverflowError) as err:
@@ -165,7 +167,11 @@ class FastActionTokenizer:
         represent. A coefficient below min_token is an error unless clip=True, which clamps
         it to min_token exactly as FAST does (for bit-identical training targets).
         """
-        arr = np.asarray(actions, dtype=np.float64)
+        try:
+            arr = np.asarray(actions, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise FastEncodeError(f'actions are not a numeric array ({err}); pass numpy or a '
+                                  'float32 CPU tensor') from err
         if arr.ndim not in (2, 3) or 0 in arr.shape[-2:]:
             raise FastEncodeError(f'expected actions [H, D] or [B, H, D], got shape {arr.shape}')
         if not np.isfinite(arr).all():
@@ -176,15 +182,20 @@ class FastActionTokenizer:
         return ids[0] if arr.ndim == 2 else ids
 
     def _chunk_text(self, chunk, index, clip):
-        codes = quantise(chunk, self.scale) - self.min_token
-        if not clip and codes.size and codes.min() < 0:
-            pos = int(np.argmin(codes))
-            raise FastEncodeError(
-                f'chunk {index}: DCT coefficient {int(codes[pos]) + self.min_token} (flat index '
-                f'{pos}) is below min_token {self.min_token}; pass clip=True to clamp like FAST')
-        if codes.size and codes.max() > MAX_CODE_POINT:
-            raise FastEncodeError(f'chunk {index}: DCT coefficient too large to encode')
-        return codes_to_text(np.maximum(codes, 0).astype(np.int64))
+        codes = quantise(chunk, self.scale) - self.min_token      # float [H*D], integral
+        low, high = codes.min(), codes.max()
+        if low < 0:
+            if not clip:
+                pos = int(np.argmin(codes))
+                raise FastEncodeError(
+                    f'chunk {index}: DCT coefficient {int(low) + self.min_token} (flat index '
+                    f'{pos}) is below min_token {self.min_token}; pass clip=True to clamp '
+                    'like FAST')
+            codes = np.maximum(codes, 0)
+        if high > MAX_CODE_POINT:
+            raise FastEncodeError(f'chunk {index}: DCT coefficient {int(high)} too large to '
+                                  'encode')
+        return codes_to_text(codes.astype(np.uint32))
 
     # ---------------------------------------------------------------- decode
     def decode(self, ids, time_horizon=None, action_dim=None, mode='relaxed'):
@@ -200,6 +211,7 @@ class FastActionTokenizer:
         U+FFFD as a coefficient), FastLengthError (strict only), FastNonFiniteError.
         """
         coeffs = self.decode_coefficients(ids, time_horizon, action_dim, mode)
+        # scipy.fftpack.idct, the function LeRobot calls (modeling_pi0_fast.py:34, 1165)
         with np.errstate(over='ignore', invalid='ignore'):     # checked just below
             actions = idct(coeffs / self.scale, axis=0, norm='ortho')
         if not np.isfinite(actions).all():
@@ -240,7 +252,7 @@ class FastActionTokenizer:
         Applies the transformers clean-up when tokenizer_config.json enables it. Raises the
         id and UTF-8 errors of `decode`.
         """
-        text = self._bpe.decode_text(_as_ids(ids))
+        text = self._bpe.decode_text(_as_ids(ids).tolist())
         return clean_up_tokenization(text) if self._clean_up else text
 
     def _dims(self, time_horizon, action_dim):
