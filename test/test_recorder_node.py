@@ -45,20 +45,22 @@ def custom_data(path):
     return meta['rosbag2_bagfile_information']['custom_data']
 
 
-def trigger(probe, service, expect_duplicate=None):
+def trigger(probe, service, duplicate_prefix=None):
     """
-    Call a Trigger service, once more if the answer was lost (see harness.Probe.call).
+    Call a Trigger service; call again if the answer was lost (see harness.Probe.call).
 
-    A repeated start answers 'already recording to <bag>': that is the first call's success.
+    Only for calls whose repetition is recognisable: a repeated start answers 'already
+    recording to <bag>' and a repeated stop 'not recording'. duplicate_prefix is that answer's
+    prefix; a retry that gets it reports the first call's success.
     """
     try:
-        return probe.call(Trigger, service, Trigger.Request(), timeout=15.0)
+        return probe.call(Trigger, service, Trigger.Request(), timeout=20.0)
     except TimeoutError:
-        if expect_duplicate is None:
+        if duplicate_prefix is None:
             raise
-    response = probe.call(Trigger, service, Trigger.Request(), timeout=15.0)
-    if not response.success and response.message.startswith(expect_duplicate):
-        response.success, response.message = True, response.message[len(expect_duplicate):]
+    response = probe.call(Trigger, service, Trigger.Request(), timeout=20.0)
+    if not response.success and response.message.startswith(duplicate_prefix):
+        response.success, response.message = True, response.message[len(duplicate_prefix):]
     return response
 
 
@@ -99,15 +101,16 @@ def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_pa
     chunk.points[1].time_from_start.nanosec = 33_333_333
     chunk_pub.publish(chunk)
     assert wait_for(lambda: 'recording /action_chunk' in node.output(), 20), node.output()
-    start = trigger(probe, 'rollout_recorder/start', expect_duplicate='already recording to ')
+    start = trigger(probe, 'rollout_recorder/start', 'already recording to ')
     assert start.success, start.message
     first_recorded = len(sent)
     publish_until(probe, js_pub, joint_state, lambda: len(sent) >= first_recorded + 40)
     chunk_pub.publish(chunk)
     publish_until(probe, js_pub, joint_state, lambda: len(sent) >= first_recorded + 60)
-    again = trigger(probe, 'rollout_recorder/start')
+    again = probe.call(Trigger, 'rollout_recorder/start', Trigger.Request(), timeout=20.0,
+                       retries=1)      # idempotent while recording
     assert not again.success and 'already recording' in again.message
-    stop = trigger(probe, 'rollout_recorder/stop')
+    stop = trigger(probe, 'rollout_recorder/stop', 'not recording')
     assert stop.success, stop.message
     bag = start.message
     messages = read_bag(bag)
@@ -123,7 +126,8 @@ def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_pa
     meta = custom_data(bag)
     assert meta['pi0fast.checkpoint'] == str(tmp_path)
     assert 'action_joint_names' in meta['pi0fast.config']
-    assert not trigger(probe, 'rollout_recorder/stop').success
+    assert not probe.call(Trigger, 'rollout_recorder/stop', Trigger.Request(), timeout=20.0,
+                          retries=1).success
 
 
 def test_instruction_changes_split_rollouts(spawn, probe, tmp_path):
@@ -144,7 +148,7 @@ def test_instruction_changes_split_rollouts(spawn, probe, tmp_path):
     instr.publish(String(data='put it in the box'))
     assert wait_for(lambda: 'rollout 2 recording' in node.output(), 20), node.output()
     publish_until(probe, js_pub, joint_state, lambda: count['n'] >= 60)
-    assert trigger(probe, 'rollout_recorder/stop').success
+    assert trigger(probe, 'rollout_recorder/stop', 'not recording').success
     bags = sorted(p for p in (tmp_path / 'rollouts').iterdir() if p.is_dir())
     assert len(bags) == 2, bags
     first, second = (custom_data(b) for b in bags)
