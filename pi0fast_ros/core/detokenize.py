@@ -85,11 +85,12 @@ class ActionDecoder:
 
     text_tokenizer: TextTokenizer; fast_tokenizer: FastActionTokenizer. horizon is
     n_action_steps, chunk_size the length of the chunks the model was trained on, action_dim
-    the real (unpadded) action dimension.
+    the real (unpadded) action dimension. validate_prefix applies to 'lerobot' mode only
+    (config.validate_action_token_prefix); strict mode always checks the prefix.
     """
 
     def __init__(self, text_tokenizer, fast_tokenizer, *, horizon, chunk_size, action_dim,
-                 mode='strict', require_end_marker=True):
+                 mode='strict', require_end_marker=True, validate_prefix=True):
         if mode not in MODES:
             raise ValueError(f'unknown detokenization mode {mode!r}; use one of {MODES}')
         if not 0 < horizon <= chunk_size:
@@ -97,6 +98,7 @@ class ActionDecoder:
         self.text, self.fast = text_tokenizer, fast_tokenizer
         self.horizon, self.chunk_size, self.action_dim = horizon, chunk_size, action_dim
         self.mode, self.require_end_marker = mode, require_end_marker
+        self.validate_prefix = validate_prefix  # LeRobot's validate_action_token_prefix
         self.fast_lo, self.fast_hi = text_tokenizer.fast_id_range(fast_tokenizer.vocab_size)
 
     def __call__(self, token_ids):
@@ -139,7 +141,7 @@ class ActionDecoder:
 
     def _decode_lerobot(self, ids):
         tokens = self.text.ids_to_tokens(ids[:2])
-        if tokens != ['Action', ':']:
+        if self.validate_prefix and tokens != ['Action', ':']:
             return _fail(STATUS_BAD_PREFIX, 'LeRobot requires the first tokens "Action", ":" '
                          f'(its assert would crash); got {self._show(ids[:4])}')
         end = self.text.end_marker_id

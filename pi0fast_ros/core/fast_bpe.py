@@ -152,10 +152,11 @@ class ByteLevelBpe:
             got = int(self._lengths[ids].sum()) if ids else 0
             want = len(texts[i].encode('utf-8'))
             if got != want:
+                where = f'chunk {i}: ' if len(texts) > 1 else ''
                 raise FastEncodeError(
-                    f'chunk {i}: the BPE vocabulary cannot represent its coefficients '
-                    f'({want - got} of {want} bytes dropped); they lie outside the range the '
-                    'tokenizer was fitted on')
+                    f'{where}the BPE vocabulary cannot represent the coefficients '
+                    f'({want - got} of {want} bytes would be dropped); they lie outside the '
+                    'range the tokenizer was fitted on')
             out.append(ids)
         return out
 

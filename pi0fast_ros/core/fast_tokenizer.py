@@ -23,9 +23,17 @@ Decode (LeRobot modeling_pi0_fast.py:1114-1168):
     text = BPE decode (+ transformers' clean-up if tokenizer_config.json asks for it)
     q = ord(text) + min_token, relaxed: truncated / zero-padded to H*D; actions = IDCT(q / scale)
 
-Unlike LeRobot, a malformed sequence raises a specific FastDecodeError instead of turning
-into zeros or garbage coefficients (see `decode`). No code from the tokenizer directory is
-ever executed; the `tokenizers` library reads tokenizer.json.
+Decoding edge cases (facts §2), LeRobot 0.4.4 -> here (both modes unless noted):
+    too many / too few coefficients   truncate / zero-pad -> the same (relaxed);
+                                      FastLengthError (strict)
+    clean_up_tokenization_spaces true ' .' -> '.' etc. shifts coefficients -> the same
+    id >= BPE vocabulary              silently dropped -> FastOutOfVocabError
+    negative id                       OverflowError, zeros -> FastNegativeIdError
+    invalid UTF-8                     U+FFFD, coefficient 65533 + min_token
+                                      -> FastInvalidUtf8Error
+    no ids                            all-zero chunk -> FastEmptySequenceError
+    NaN / inf actions                 (only with an absurd scale) -> FastNonFiniteError
+No code from the tokenizer directory is ever executed; `tokenizers` reads tokenizer.json.
 """
 
 import logging
@@ -177,24 +185,25 @@ class FastActionTokenizer:
         if not np.isfinite(arr).all():
             raise FastEncodeError('actions contain NaN or infinity')
         batch = arr[None] if arr.ndim == 2 else arr
-        texts = [self._chunk_text(chunk, i, clip) for i, chunk in enumerate(batch)]
+        where = (lambda i: f'chunk {i}: ') if arr.ndim == 3 else (lambda i: '')
+        texts = [self._chunk_text(chunk, where(i), clip) for i, chunk in enumerate(batch)]
         ids = self._bpe.encode_batch(texts)
         return ids[0] if arr.ndim == 2 else ids
 
-    def _chunk_text(self, chunk, index, clip):
+    def _chunk_text(self, chunk, where, clip):
         codes = quantise(chunk, self.scale) - self.min_token      # float [H*D], integral
         low, high = codes.min(), codes.max()
         if low < 0:
             if not clip:
                 pos = int(np.argmin(codes))
                 raise FastEncodeError(
-                    f'chunk {index}: DCT coefficient {int(low) + self.min_token} (flat index '
+                    f'{where}DCT coefficient {int(low) + self.min_token} (flat index '
                     f'{pos}) is below min_token {self.min_token}; pass clip=True to clamp '
                     'like FAST')
             codes = np.maximum(codes, 0)
         if high > MAX_CODE_POINT:
-            raise FastEncodeError(f'chunk {index}: DCT coefficient {int(high)} too large to '
-                                  'encode')
+            raise FastEncodeError(f'{where}DCT coefficient {int(high) + self.min_token} is too '
+                                  'large to encode')
         return codes_to_text(codes.astype(np.uint32))
 
     # ---------------------------------------------------------------- decode

@@ -1,0 +1,204 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Pi0FastEngine: KV-cached PI0-FAST token generation, token-for-token LeRobot 0.4.4.
+
+The engine knows token ids only (BOS, the `|` end marker, the allowed FAST ids come in as
+arguments); text and FAST tokenizers live elsewhere. Inputs follow LeRobot's preprocessed tensor
+conventions (see `sample_actions_fast_kv_cache`). Not thread-safe: one call at a time.
+"""
+
+import dataclasses
+import logging
+import time
+
+import torch
+
+from .decode import DecodeState, GraphedStep, prefill, step_exact, step_static
+from .prefix import build_prefix
+
+PALIGEMMA_BOS_ID = 2
+DEFAULT_MAX_ACTION_TOKENS = 256  # PI0FastConfig.max_action_tokens (C:45)
+
+_log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class GenerateResult:
+    """Output of Pi0FastEngine.generate."""
+
+    tokens: torch.Tensor   # [B, n] long, n = steps decoded (<= max_steps)
+    lengths: torch.Tensor  # [B] long: tokens up to and including the first stop token, else n
+    stopped: bool          # every row emitted stop_token_id (False when no stop id was given)
+    timings: dict          # prefill_ms, decode_ms, total_ms, steps, decode_ms_per_token
+
+
+class Pi0FastEngine:
+    """
+    Greedy / sampled decoding with a static KV cache over a loaded PaliGemma.
+
+    mode: 'exact' (attention over the filled cache prefix: LeRobot's SDPA shapes and rounding;
+    the CPU default) or 'static' (fixed shapes for CUDA graphs; the CUDA default). cuda_graph:
+    capture the static step in a CUDA graph (default: on CUDA). batch_cameras: all present
+    cameras through SigLIP in one call (default) or one call per camera like LeRobot (bit-exact
+    image features; see prefix.embed_cameras). State (cache, tables, graph)
+    is allocated on the first call of a (batch, prefix length, max steps) configuration and
+    reused while it stays the same.
+    """
+
+    def __init__(self, model, *, bos_token_id=PALIGEMMA_BOS_ID,
+                 max_action_tokens=DEFAULT_MAX_ACTION_TOKENS, mode=None, cuda_graph=None,
+                 batch_cameras=True):
+        on_cuda = model.device.type == 'cuda'
+        self.model = model
+        self.bos_token_id = int(bos_token_id)
+        self.batch_cameras = bool(batch_cameras)
+        self.max_action_tokens = int(max_action_tokens)
+        self.mode = mode or ('static' if on_cuda else 'exact')
+        if self.mode not in ('exact', 'static'):
+            raise ValueError(f"mode must be 'exact' or 'static', got {self.mode!r}")
+        self.cuda_graph = on_cuda and self.mode == 'static' if cuda_graph is None else cuda_graph
+        if self.cuda_graph and (not on_cuda or self.mode != 'static'):
+            raise ValueError("cuda_graph needs a CUDA model and mode='static'")
+        self._state = None
+        self._graph = None
+        self._restricted = None  # (ids tuple, ids tensor, weight rows)
+
+    @torch.inference_mode()
+    def sample_actions_fast_kv_cache(self, images, img_masks, tokens, masks,
+                                     max_decoding_steps=None, temperature=0.0, *,
+                                     generator=None):
+        """
+        Decode exactly like LeRobot 0.4.4 PI0FastPytorch (same method name, M:680-801).
+
+        images: list (one per camera slot, present first, as LeRobot's _preprocess_images) of
+        [B, 3, 224, 224] float in [-1, 1] (resize-with-pad pixels may be -3); img_masks: list
+        of [B] bool; tokens: [B, T] long prompt ids (BOS first, right-padded with 0, T = 200);
+        masks: [B, T] bool. The extra inference BOS is appended here, as LeRobot does.
+        max_decoding_steps None -> max_action_tokens (256). Temperature 0 is greedy (first max
+        on ties); > 0 samples softmax(logits / T) with torch.multinomial over the full
+        vocabulary (global RNG unless `generator`). Returns [B, max_decoding_steps] long: always
+        the full length, like LeRobot (no stop at '|').
+        """
+        steps = self.max_action_tokens if max_decoding_steps is None else max_decoding_steps
+        result = self.generate(images, img_masks, tokens, masks, steps,
+                               temperature=temperature, generator=generator)
+        return result.tokens
+
+    @torch.inference_mode()
+    def generate(self, images, img_masks, tokens, masks, max_steps, *, stop_token_id=None,
+                 temperature=0.0, generator=None, allowed_token_ids=None, constrain_after=0):
+        """
+        Decode up to max_steps tokens; stop early once every row has emitted stop_token_id.
+
+        Inputs as sample_actions_fast_kv_cache. Stopping is exact: tokens up to each row's first
+        stop token are those a full-length decode gives (later columns of early-finishing rows
+        are still decoded, batch-wise, until all rows are done). stop_token_id None decodes to
+        max_steps. allowed_token_ids (ascending ids, e.g. FAST range + '|' + EOS) restricts
+        steps >= constrain_after to those logits; see docs for when that equals full greedy.
+        """
+        if int(max_steps) < 1:
+            raise ValueError(f'max_steps must be >= 1, got {max_steps}')
+        if temperature < 0:
+            raise ValueError(f'temperature must be >= 0, got {temperature}')
+        t0 = _now(self.model.device)
+        prefix = build_prefix(self.model, images, img_masks, tokens, masks, self.bos_token_id,
+                              self.batch_cameras)
+        state = self._prepare(tokens.shape[0], prefix.length, int(max_steps))
+        state.reset(prefix)
+        restricted = self._restriction(allowed_token_ids)
+        hidden = prefill(self.model, prefix, state)
+        token = self._pick(hidden, 0, temperature, generator, restricted, constrain_after)
+        t1 = _now(self.model.device)
+        out, done = [token], None
+        if stop_token_id is not None:
+            done = token[:, 0] == stop_token_id
+        for t in range(1, int(max_steps)):
+            if done is not None and bool(done.all()):
+                break
+            hidden = self._step(state, token, t)
+            token = self._pick(hidden, t, temperature, generator, restricted, constrain_after)
+            out.append(token)
+            if done is not None:
+                done |= token[:, 0] == stop_token_id
+        t2 = _now(self.model.device)
+        return self._result(torch.cat(out, dim=1), stop_token_id, done, t0, t1, t2)
+
+    def _prepare(self, batch, prefix_len, max_steps):
+        key = (batch, prefix_len, max_steps)
+        if self._state is None or self._state.key() != key:
+            self._state, self._graph = None, None  # free the old cache first
+            self._state = DecodeState(self.model, batch, prefix_len, max_steps)
+            _log.debug('allocated decode state for batch %d, prefix %d, %d steps', *key)
+        return self._state
+
+    def _step(self, state, token, t):
+        if self.mode == 'exact':
+            return step_exact(self.model, state, token, t)
+        if self.cuda_graph:
+            if self._graph is None:
+                self._graph = GraphedStep(self.model, state)
+            return self._graph(token, t)
+        step = torch.full((1,), t, dtype=torch.long, device=token.device)
+        return step_static(self.model, state, token, step)
+
+    def _restriction(self, allowed_token_ids):
+        if allowed_token_ids is None:
+            return None
+        ids = tuple(int(i) for i in allowed_token_ids)
+        if not ids or list(ids) != sorted(set(ids)) or ids[0] < 0 or \
+                ids[-1] >= self.model.arch.vocab_size:
+            raise ValueError('allowed_token_ids must be non-empty, strictly ascending and '
+                             f'within [0, {self.model.arch.vocab_size})')
+        if self._restricted is None or self._restricted[0] != ids:
+            table = self.model.gemma.embed_tokens.weight
+            ids_t = torch.tensor(ids, dtype=torch.long, device=table.device)
+            self._restricted = (ids, ids_t, table.index_select(0, ids_t))
+        return self._restricted
+
+    def _pick(self, hidden, t, temperature, generator, restricted, constrain_after):
+        """Normed hidden [B, 1, W] -> next token [B, 1] (LeRobot M:733-739 / 785-791)."""
+        if restricted is not None and t >= constrain_after:
+            logits = torch.nn.functional.linear(hidden, restricted[2])[:, -1]
+            return restricted[1][_choose(logits, temperature, generator)]
+        return _choose(self.model.lm_head(hidden)[:, -1], temperature, generator)
+
+    def _result(self, tokens, stop_token_id, done, t0, t1, t2):
+        n = tokens.shape[1]
+        if stop_token_id is None:
+            lengths = torch.full((tokens.shape[0],), n, dtype=torch.long, device=tokens.device)
+        else:
+            hit = tokens == stop_token_id
+            first = hit.float().argmax(dim=1) + 1
+            lengths = torch.where(hit.any(dim=1), first, torch.full_like(first, n))
+        timings = {'prefill_ms': (t1 - t0) * 1e3, 'decode_ms': (t2 - t1) * 1e3,
+                   'total_ms': (t2 - t0) * 1e3, 'steps': n,
+                   'decode_ms_per_token': (t2 - t1) * 1e3 / max(n - 1, 1)}
+        stopped = done is not None and bool(done.all())
+        return GenerateResult(tokens, lengths, stopped, timings)
+
+
+def _choose(logits, temperature, generator):
+    """[B, V] -> [B, 1]: argmax (first max) or multinomial(softmax(logits / T))."""
+    if temperature > 0:
+        probs = torch.softmax(logits / temperature, dim=-1)
+        return torch.multinomial(probs, num_samples=1, generator=generator)
+    return torch.argmax(logits, dim=-1, keepdim=True)
+
+
+def _now(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
