@@ -132,6 +132,29 @@ class Probe:
         self.node.create_subscription(msg_type, topic, _cb, qos, raw=raw)
         return received
 
+    def every(self, period_s, fn):
+        """
+        Call fn() every period_s on the probe's executor; return a function that stops it.
+
+        The timer is cancelled from inside its own callback: cancelling a timer from the test
+        thread races with the executor (rclpy Jazzy), and the failed timer call can leave the
+        node's default callback group busy for good, so that no service response is ever
+        handled again.
+        """
+        active = [True]
+
+        def _tick():
+            if active[0]:
+                fn()
+            else:
+                timer.cancel()
+
+        timer = self.node.create_timer(period_s, _tick)
+
+        def stop():
+            active[0] = False
+        return stop
+
     def publisher(self, msg_type, topic, qos=10):
         return self.node.create_publisher(msg_type, topic, qos if qos is not None
                                           else QoSProfile(depth=10))
@@ -144,10 +167,7 @@ class Probe:
         client's response reader (rmw_fastrtps); clients are therefore kept per service, and
         `retries` re-sends the request (only for idempotent requests, e.g. parameter calls).
         """
-        key = (srv_type, name)
-        if key not in self._clients:
-            self._clients[key] = self.node.create_client(srv_type, name)
-        client = self._clients[key]
+        client = self.client(srv_type, name)
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f'service {name} not available after {timeout} s')
         for attempt in range(retries + 1):
@@ -156,6 +176,18 @@ class Probe:
                 return future.result()
         raise TimeoutError(f'service {name} did not answer in {timeout} s '
                            f'({retries + 1} attempts)')
+
+    def client(self, srv_type, name):
+        """
+        Return this probe's client for a service, created on first use.
+
+        Creating it early (before the node under test is up) gives DDS discovery time to match
+        the response path too, which avoids the lost-first-response race described in call().
+        """
+        key = (srv_type, name)
+        if key not in self._clients:
+            self._clients[key] = self.node.create_client(srv_type, name)
+        return self._clients[key]
 
     def set_parameters(self, node_name, values, timeout=10.0):
         """Set parameters on another node; return the list of SetParametersResult."""

@@ -43,8 +43,7 @@ def wait_positions(states, predicate, timeout=20.0):
 
 def start_commanding(probe, msg_type, make_msg, period=0.05):
     pub = probe.publisher(msg_type, 'joint_commands')
-    timer = probe.node.create_timer(period, lambda: pub.publish(make_msg()))
-    return pub, timer
+    return probe.every(period, lambda: pub.publish(make_msg()))
 
 
 def test_so100_follows_float64_commands_within_limits(spawn, probe):

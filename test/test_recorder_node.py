@@ -45,32 +45,38 @@ def custom_data(path):
     return meta['rosbag2_bagfile_information']['custom_data']
 
 
-def trigger(probe, service, duplicate_prefix=None):
+def trigger(probe, service, duplicate_prefix=None, attempts=2):
     """
-    Call a Trigger service; call again if the answer was lost (see harness.Probe.call).
+    Call a Trigger service, again while no answer comes (see harness.Probe.call).
 
     Only for calls whose repetition is recognisable: a repeated start answers 'already
     recording to <bag>' and a repeated stop 'not recording'. duplicate_prefix is that answer's
     prefix; a retry that gets it reports the first call's success.
     """
-    try:
-        return probe.call(Trigger, service, Trigger.Request(), timeout=20.0)
-    except TimeoutError:
-        if duplicate_prefix is None:
-            raise
-    response = probe.call(Trigger, service, Trigger.Request(), timeout=20.0)
-    if not response.success and response.message.startswith(duplicate_prefix):
-        response.success, response.message = True, response.message[len(duplicate_prefix):]
-    return response
+    for attempt in range(attempts):
+        try:
+            response = probe.call(Trigger, service, Trigger.Request(), timeout=8.0)
+        except TimeoutError:
+            if duplicate_prefix is None or attempt == attempts - 1:
+                raise
+            continue
+        if attempt and not response.success and response.message.startswith(duplicate_prefix):
+            response.success, response.message = True, response.message[len(duplicate_prefix):]
+        return response
+
+
+def prepare_clients(probe):
+    for name in ('rollout_recorder/start', 'rollout_recorder/stop'):
+        probe.client(Trigger, name)
 
 
 def publish_until(probe, pub, make_msg, done, timeout=20.0):
     """Publish make_msg() every 20 ms until done() (a count-based condition) or timeout."""
-    timer = probe.node.create_timer(0.02, lambda: pub.publish(make_msg()))
+    stop = probe.every(0.02, lambda: pub.publish(make_msg()))
     try:
         return wait_for(done, timeout)
     finally:
-        timer.cancel()
+        stop()
 
 
 def start_recorder(spawn, tmp_path, **params):
@@ -81,6 +87,7 @@ def start_recorder(spawn, tmp_path, **params):
 
 
 def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_path):
+    prepare_clients(probe)
     node = start_recorder(spawn, tmp_path)
     js_pub = probe.publisher(JointState, 'joint_states')
     chunk_pub = probe.publisher(JointTrajectory, 'action_chunk')
@@ -107,8 +114,8 @@ def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_pa
     publish_until(probe, js_pub, joint_state, lambda: len(sent) >= first_recorded + 40)
     chunk_pub.publish(chunk)
     publish_until(probe, js_pub, joint_state, lambda: len(sent) >= first_recorded + 60)
-    again = probe.call(Trigger, 'rollout_recorder/start', Trigger.Request(), timeout=20.0,
-                       retries=1)      # idempotent while recording
+    again = probe.call(Trigger, 'rollout_recorder/start', Trigger.Request(), timeout=8.0,
+                       retries=3)      # idempotent while recording
     assert not again.success and 'already recording' in again.message
     stop = trigger(probe, 'rollout_recorder/stop', 'not recording')
     assert stop.success, stop.message
@@ -126,11 +133,12 @@ def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_pa
     meta = custom_data(bag)
     assert meta['pi0fast.checkpoint'] == str(tmp_path)
     assert 'action_joint_names' in meta['pi0fast.config']
-    assert not probe.call(Trigger, 'rollout_recorder/stop', Trigger.Request(), timeout=20.0,
-                          retries=1).success
+    assert not probe.call(Trigger, 'rollout_recorder/stop', Trigger.Request(), timeout=8.0,
+                          retries=3).success
 
 
 def test_instruction_changes_split_rollouts(spawn, probe, tmp_path):
+    prepare_clients(probe)
     node = start_recorder(spawn, tmp_path, autostart=True)
     instr = probe.publisher(String, 'policy_node/instruction', LATCHED)
     js_pub = probe.publisher(JointState, 'joint_states')
