@@ -32,24 +32,32 @@ horizon). A ratio <= 1.0 means the seams add no discontinuity that the chunks do
 """
 
 import argparse
+import pathlib
 import sys
 
 import numpy as np
 from pi0fast_ros.core.chunks import NS
 from pi0fast_ros.core.executor import ExecutorConfig, ExecutorCore
 from pi0fast_ros.core.seams import seam_report
+import yaml
 
-# name: (control Hz, action Hz, horizon H)
+REPO = pathlib.Path(__file__).resolve().parents[1]
+# name: (control Hz, action Hz, horizon H); rates and blending as in config/<name>.yaml
 SCENARIOS = {'so100': (30.0, 30.0, 10), 'aloha': (50.0, 50.0, 50)}
-# name: ExecutorConfig overrides
-SETTINGS = {
-    'hard': {'blend_schedule': 'hard', 'blend_steps': 0},
-    'linear5': {'blend_schedule': 'linear', 'blend_steps': 5},
-    'exp5': {'blend_schedule': 'exponential', 'blend_steps': 5},
-    'linear5+budget': {'blend_schedule': 'linear', 'blend_steps': 5, 'blend_step_budget': 1.0},
-}
+BLEND_KEYS = ('blend_schedule', 'blend_steps', 'blend_step_budget', 'blend_max_steps')
 DELAYS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 DIM = 6
+
+
+def settings(scenario):
+    """Executor settings compared: hard switch, fixed schedules, and the shipped config."""
+    doc = yaml.safe_load((REPO / 'config' / f'{scenario}.yaml').read_text())
+    shipped = {k: doc['executor_node']['ros__parameters'][k] for k in BLEND_KEYS}
+    steps = shipped['blend_steps']
+    return {'hard': {'blend_schedule': 'hard', 'blend_steps': 0},
+            f'linear{steps}': {'blend_schedule': 'linear', 'blend_steps': steps},
+            f'exp{steps}': {'blend_schedule': 'exponential', 'blend_steps': steps},
+            'shipped config': shipped}
 
 
 class MovingTarget:
@@ -84,10 +92,11 @@ def simulate(scenario, setting, delay_frac, duration, seed, period_frac):
     ctrl, rate, horizon = SCENARIOS[scenario]
     target = MovingTarget(np.random.default_rng(seed))
     names = tuple(f'j{i}' for i in range(DIM))
-    core = ExecutorCore(ExecutorConfig(names, rate, ctrl, watchdog_timeout_s=0.0,
-                                       **SETTINGS[setting]))
+    core = ExecutorCore(ExecutorConfig(names, rate, ctrl, watchdog_timeout_s=0.0, **setting))
     span = horizon / rate
-    delay, period = delay_frac * span, period_frac * span
+    delay = delay_frac * span
+    # period 0: back to back, one inference in flight: the next observation when a chunk lands
+    period = period_frac * span if period_frac > 0 else max(delay, 1.0 / ctrl)
     in_flight, next_obs = [], 0.0
     reference = np.zeros(DIM)
     commands, stamps, blending, holds = [], [], [], 0
@@ -136,20 +145,24 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--period', type=float, default=0.3,
                         help='chunk period as a fraction of the horizon (0.3: chunks overlap '
-                             'at every delay up to 70 %%)')
+                             'at every delay up to 70 %%; 0: back to back, period = delay)')
     parser.add_argument('--scenarios', nargs='+', default=list(SCENARIOS))
     args = parser.parse_args(argv)
     print(f'seam ratio = largest command step at a switch / largest step inside the chunks '
           f'(worst joint); worst / median over all seams; {args.duration:.0f} s simulated, '
-          f'seed {args.seed}, a chunk every {args.period:.2f} horizon')
+          f'seed {args.seed}, ' + (f'a chunk every {args.period:.2f} horizon' if args.period
+                                   else 'back-to-back inference (period = delay)'))
     for scenario in args.scenarios:
         ctrl, rate, horizon = SCENARIOS[scenario]
         print(f'\n{scenario}: control {ctrl:.0f} Hz, actions {rate:.0f} Hz, horizon {horizon} '
               f'({horizon / rate * 1e3:.0f} ms)')
-        print('delay % | ' + ' | '.join(f'{s:>15}' for s in SETTINGS) + ' | seams | holds')
+        compared = settings(scenario)
+        shipped = compared['shipped config'].items()
+        print('shipped config: ' + ', '.join(f'{k} {v}' for k, v in shipped))
+        print('delay % | ' + ' | '.join(f'{s:>15}' for s in compared) + ' | seams | holds')
         for frac in DELAYS:
             cells, seams, holds = [], 0, 0
-            for setting in SETTINGS:
+            for setting in compared.values():
                 cmds, stamps, blend, ref, held = simulate(
                     scenario, setting, frac, args.duration, args.seed, args.period)
                 worst, median, seams = seam_ratios(cmds, stamps, blend, ref, int(ctrl))

@@ -231,3 +231,22 @@ def test_step_budget_keeps_seams_within_the_chunks_own_steps():
     np.testing.assert_allclose(results[1.0][-1].target, new[189], atol=1e-12)
     weights = [x.blend_weight for x in results[1.0][20:last_blend + 1]]
     assert all(a >= b for a, b in zip(weights, weights[1:]))  # the fade never goes back
+
+
+@pytest.mark.parametrize('delay', [0.3, 0.7])
+def test_seam_evaluation_with_the_shipped_aloha_config(delay):
+    # benchmarks/seam_eval.py, shortened: the shipped blending keeps every seam within the
+    # chunks' own largest step, where the hard switch jumps several times that
+    import pathlib
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import seam_eval
+    compared = seam_eval.settings('aloha')
+    worst = {}
+    for name in ('hard', 'shipped config'):
+        cmds, stamps, blending, ref, holds = seam_eval.simulate(
+            'aloha', compared[name], delay, duration=12.0, seed=0, period_frac=0.3)
+        worst[name] = seam_eval.seam_ratios(cmds, stamps, blending, ref, warmup=50)[0]
+        assert holds == 0
+    assert worst['hard'] > 3.0
+    assert worst['shipped config'] <= 1.0

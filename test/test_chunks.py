@@ -98,3 +98,11 @@ def test_invalid_chunks_are_rejected_with_a_reason(names, times, positions, reas
         make_chunk(STAMP, names, times, positions, NAMES, 30.0)
     assert info.value.reason == reason
     assert str(info.value)  # a human-readable message
+
+
+@pytest.mark.parametrize('interpolation', ['linear', 'hold'])
+def test_vectorized_sampling_equals_single_samples(rng, interpolation):
+    chunk = uniform_chunk(STAMP, rng.normal(size=(7, 3)), 30.0)
+    t = STAMP + np.array([-5, 0, 1, 33_333_333, 100_000_000, 123_456_789, 250_000_000, 10**9])
+    expected = np.array([chunk.sample(int(x), interpolation) for x in t])
+    np.testing.assert_allclose(chunk.sample_many(t, interpolation), expected, atol=1e-12)

@@ -184,3 +184,14 @@ def test_seam_report_on_executor_output():
     assert blended.max_ratio < hard.max_ratio
     assert hard.max_ratio > 1.0
     np.testing.assert_allclose(step_limit([1.0, 2.0], 50.0), [0.02, 0.04])
+
+
+def test_status_series_round_trip():
+    from pi0fast_ros.core.seams import series_from_status
+    rows = [{'command': '', 'state': 'waiting', 'active_chunk_stamp_ns': '0'},
+            {'command': '0.1,0.2', 'state': 'blending', 'active_chunk_stamp_ns': '5'},
+            {'command': repr(1 / 3) + ',-2.0', 'state': 'tracking',
+             'active_chunk_stamp_ns': '5'}]
+    commands, stamps, blending = series_from_status(rows)
+    np.testing.assert_array_equal(commands, [[0.1, 0.2], [1 / 3, -2.0]])
+    assert stamps.tolist() == [5, 5] and blending.tolist() == [True, False]

@@ -61,7 +61,7 @@ def chunk_max_step(chunk, tick_ns, interpolation='linear'):
     times = np.arange(chunk.start_ns, chunk.end_ns, tick_ns)
     if len(times) < 2:
         return np.zeros(chunk.positions.shape[1])
-    samples = np.array([chunk.sample(int(t), interpolation) for t in times])
+    samples = chunk.sample_many(times, interpolation)  # [N, D]
     return np.abs(np.diff(samples, axis=0)).max(axis=0)
 
 

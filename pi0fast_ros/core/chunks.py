@@ -88,6 +88,18 @@ class Chunk:
         frac = (t - times[k]) / (times[k + 1] - times[k])
         return (1.0 - frac) * self.positions[k] + frac * self.positions[k + 1]
 
+    def sample_many(self, t_ns, interpolation='linear'):
+        """Vectorized ``sample`` at times ``t_ns`` [N] (int ns): returns [N, D]."""
+        t = (np.asarray(t_ns, dtype=np.int64) - self.stamp_ns) / NS
+        times = self.times_s
+        t = np.clip(t, times[0], times[-1])
+        k = np.clip(np.searchsorted(times, t, side='right') - 1, 0, len(times) - 1)
+        if interpolation == 'hold' or len(times) == 1:
+            return self.positions[k].copy()
+        k = np.minimum(k, len(times) - 2)
+        frac = ((t - times[k]) / (times[k + 1] - times[k]))[:, None]
+        return (1.0 - frac) * self.positions[k] + frac * self.positions[k + 1]
+
 
 def uniform_chunk(stamp_ns, positions, action_rate_hz):
     """Build a chunk whose action i is at ``i / action_rate_hz`` (DESIGN §3), validated."""

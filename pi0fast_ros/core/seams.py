@@ -22,8 +22,16 @@ step inside the chunks: either given (``reference_step``, e.g. the chunks sample
 control rate) or measured on the same commands, outside every seam window. A ratio <= 1 means
 the seams add no discontinuity the chunks themselves do not contain.
 
-Works on recorded data (the ``command`` and ``active_chunk_stamp_ns`` of each
+Works on recorded data (``series_from_status`` parses the key/values of each
 ``executor_node/status``) as well as on ExecutorCore ticks.
+
+The executor's bounds, for tests on recorded runs:
+
+- hard: with ``max_velocity`` set, every step (seams included) is at most
+  ``step_limit(max_velocity, control_rate_hz)`` per joint: ``report.max_step <= limit``;
+- blending: with ``blend_step_budget`` b > 0, a seam's steps stay within b x the chunks'
+  largest step (``report.max_ratio <= b``), except the ticks a blend is forced forward to end
+  within ``blend_max_steps`` (benchmarks/seam_eval.py measures how often that matters).
 """
 
 import dataclasses
@@ -49,6 +57,20 @@ class SeamReport:
 def step_limit(max_velocity, control_rate_hz):
     """Return the executor's hard per-tick bound on any command step: max_velocity / rate."""
     return np.asarray(max_velocity, dtype=np.float64) / float(control_rate_hz)
+
+
+def series_from_status(status_values):
+    """
+    Turn per-tick status key/values (dicts, in tick order) into seam_report's inputs.
+
+    Returns ``commands`` [T, D], ``stamps`` [T] (active chunk stamps) and ``blending`` [T]
+    (bool) for the ticks that sent a command.
+    """
+    rows = [v for v in status_values if v.get('command')]
+    commands = np.array([[float(x) for x in v['command'].split(',')] for v in rows])
+    stamps = np.array([int(v['active_chunk_stamp_ns']) for v in rows], dtype=np.int64)
+    blending = np.array([v['state'] == 'blending' for v in rows], dtype=bool)
+    return commands.reshape(len(rows), -1), stamps, blending
 
 
 def _ratios(jumps, reference, eps):
