@@ -23,9 +23,17 @@ Decode (LeRobot modeling_pi0_fast.py:1114-1168):
     text = BPE decode (+ transformers' clean-up if tokenizer_config.json asks for it)
     q = ord(text) + min_token, relaxed: truncated / zero-padded to H*D; actions = IDCT(q / scale)
 
-Unlike LeRobot, a malformed sequence raises a specific FastDecodeError instead of turning
-into zeros or garbage coefficients (see `decode`). No code from the tokenizer directory is
-ever executed; the `tokenizers` library reads tokenizer.json.
+Decoding edge cases (facts §2), LeRobot 0.4.4 -> here (both modes unless noted):
+    too many / too few coefficients   truncate / zero-pad -> the same (relaxed);
+                                      FastLengthError (strict)
+    clean_up_tokenization_spaces true ' .' -> '.' etc. shifts coefficients -> the same
+    id >= BPE vocabulary              silently dropped -> FastOutOfVocabError
+    negative id                       OverflowError, zeros -> FastNegativeIdError
+    invalid UTF-8                     U+FFFD, coefficient 65533 + min_token
+                                      -> FastInvalidUtf8Error
+    no ids                            all-zero chunk -> FastEmptySequenceError
+    NaN / inf actions                 (only with an absurd scale) -> FastNonFiniteError
+No code from the tokenizer directory is ever executed; `tokenizers` reads tokenizer.json.
 """
 
 import logging
