@@ -19,12 +19,28 @@ import dataclasses
 from pi0fast_ros.core.checkpoint import init_random_weights, load_checkpoint, save_checkpoint
 from pi0fast_ros.core.lerobot_config import default_config_dict
 from pi0fast_ros.core.model.config import TINY
+import pytest
 import torch
 
 # TINY with 56 px images (16 tokens per camera): the same code paths, a shorter prefix, so the
 # full-recompute reference stays fast. TINY itself (224 px, 256 tokens) is used where the real
 # layout matters.
 SMALL = dataclasses.replace(TINY, image_size=56)
+
+
+@pytest.fixture(autouse=True)
+def single_torch_thread():
+    """
+    Run model tests on one intra-op thread.
+
+    On a shared 2-core CI machine, OpenMP workers of tiny ops wait for CPU time at every
+    parallel region: decode steps run ~20x slower with 2 threads than with 1. Results are
+    compared within a test, so the thread count does not affect what is asserted.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def make_checkpoint(out_dir, arch=SMALL, seed=0, dtype='float32', cameras=2):

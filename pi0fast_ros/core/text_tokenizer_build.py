@@ -62,10 +62,10 @@ def _ordered_unique(items):
     return list(dict.fromkeys(items))
 
 
-def _pieces():
+def _pieces(extra_words=()):
     """Return the normal pieces in id order and the merges that build the multi-char ones."""
     chars = [SPACE, '\n', '\t'] + [c for c in string.printable if c not in ' \n\t\r\x0b\x0c']
-    words = list(PROMPT_WORDS) + list(INSTRUCTION_WORDS)
+    words = list(PROMPT_WORDS) + list(INSTRUCTION_WORDS) + list(extra_words)
     # "▁word" chains rank before bare chains so that " pick" becomes "▁pick", not "▁" "pick";
     # within a chain shorter results come first, as BPE training would have produced them.
     targets = [SPACE + w for w in words] + [w.capitalize() for w in words] + words
@@ -79,7 +79,7 @@ def _pieces():
     return pieces, merges
 
 
-def build_text_tokenizer(out_dir, *, n_loc=1024, n_seg=128):
+def build_text_tokenizer(out_dir, *, n_loc=1024, n_seg=128, extra_words=()):
     """
     Write a PaliGemma-style tokenizer directory and return its path.
 
@@ -87,10 +87,13 @@ def build_text_tokenizer(out_dir, *, n_loc=1024, n_seg=128):
     tokenizer's vocab_size); n_seg is LeRobot's fast_skip_tokens (128 for every released
     checkpoint). The model vocabulary size (what a model's embedding must have) is
     4 + 256 + len(normal pieces) + n_loc + n_seg; see TextTokenizer.vocab_size.
+    extra_words become single pieces too (bare and "▁"-prefixed), e.g. a task's instruction
+    words, or the state bins "0".."255" so that each state value is one token (the demo
+    checkpoint does this; real Gemma splits digits).
     """
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pieces, merges = _pieces()
+    pieces, merges = _pieces(extra_words)
     vocab_list = (list(SPECIALS) + [f'<0x{b:02X}>' for b in range(256)] + pieces
                   + [f'<loc{i:04d}>' for i in range(n_loc)]
                   + [f'<seg{i:03d}>' for i in range(n_seg)])

@@ -12,14 +12,169 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The executor_node node (not implemented yet)."""
+"""
+The executor node: action chunks in, one safe command per control tick out (DESIGN §5).
 
+Topics (relative names): ``action_chunk`` (JointTrajectory) and ``joint_states`` in;
+``joint_commands`` (Float64MultiArray / JointState / JointTrajectory), ``~/status`` (one
+DiagnosticArray per tick, see executor_messages.py) and ``/diagnostics`` out. Services:
+``~/enable`` and ``~/hold`` (std_srvs/SetBool). The timer runs on the steady clock; stamps use
+ROS time, so use_sim_time and bag replay work. All decisions are made by core/executor.py.
+"""
+
+import collections
 import sys
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+from pi0fast_ros.core.executor import ExecutorCore
+from pi0fast_ros.nodes.common import run_node, StartupError
+from pi0fast_ros.nodes.executor_messages import chunk_from_msg, COMMAND_MSG_TYPES
+from pi0fast_ros.nodes.executor_messages import command_msg, diagnostics_msg, status_msg
+from pi0fast_ros.nodes.executor_params import read_executor_parameters
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
+
+JITTER_WINDOW = 3000  # ticks kept for the jitter percentiles (60 s at 50 Hz)
+
+
+class ExecutorNode(Node):
+    """Thin ROS shell around ExecutorCore."""
+
+    def __init__(self, **kwargs):
+        super().__init__('executor_node', **kwargs)
+        config, adapters, self.options = read_executor_parameters(self)
+        try:
+            self.core = ExecutorCore(config, adapters, self.options.command_joint_names)
+        except ValueError as exc:
+            raise StartupError(f'invalid executor parameters: {exc}') from exc
+        self.period_s = 1.0 / config.control_rate_hz
+        self._lock = threading.Lock()  # the core is shared by the tick and the callbacks
+        self._tick_group = MutuallyExclusiveCallbackGroup()
+        io_group = MutuallyExclusiveCallbackGroup()
+        self._command_pub = self.create_publisher(
+            COMMAND_MSG_TYPES[self.options.command_type], 'joint_commands', 10)
+        self._status_pub = self.create_publisher(DiagnosticArray, '~/status', 100)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(JointTrajectory, 'action_chunk', self._on_chunk, 10,
+                                 callback_group=io_group)
+        if self.options.use_joint_states:
+            self._joint_index = {n: i for i, n in enumerate(self.options.command_joint_names)}
+            self.create_subscription(JointState, 'joint_states', self._on_joint_state, 10,
+                                     callback_group=io_group)
+        self.create_service(SetBool, '~/enable', self._on_enable, callback_group=io_group)
+        self.create_service(SetBool, '~/hold', self._on_hold, callback_group=io_group)
+        self._errors = collections.deque(maxlen=JITTER_WINDOW)  # tick period errors (s)
+        self._costs = collections.deque(maxlen=JITTER_WINDOW)   # tick callback durations (s)
+        self._last_tick_mono = None
+        self._joint_states_used = 0
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timer = self.create_timer(self.period_s, self._on_tick,
+                                        callback_group=self._tick_group, clock=steady)
+        self.create_timer(self.options.diagnostics_period_s, self._on_diagnostics,
+                          callback_group=io_group, clock=steady)
+        if not (config.lower_limits or config.upper_limits or config.max_velocity):
+            self.get_logger().warn('no joint limits and no max_velocity configured: commands '
+                                   'are only checked for NaN')
+        self.get_logger().info(
+            f'executor ready: {config.control_rate_hz:g} Hz, {len(config.joint_names)} '
+            f'joints, {self.options.command_type} on joint_commands, blend '
+            f'{config.blend_schedule}/{config.blend_steps} (budget '
+            f'{config.blend_step_budget:g}), adapters {adapters}, '
+            f'{"enabled" if config.start_enabled else "disabled"}')
+
+    def _now_ns(self):
+        return self.get_clock().now().nanoseconds
+
+    # ---- the control tick ----
+    def _on_tick(self):
+        start = time.monotonic()
+        if self._last_tick_mono is not None:
+            self._errors.append(start - self._last_tick_mono - self.period_s)
+        self._last_tick_mono = start
+        now = self._now_ns()
+        if now == 0:  # use_sim_time before the first /clock message: no time, no command
+            return
+        with self._lock:
+            tick = self.core.tick(now)
+        if tick.command is not None:
+            self._command_pub.publish(command_msg(
+                self.options.command_type, self.options.command_joint_names, tick.stamp_ns,
+                tick.command, self.options.trajectory_time_from_start_s or self.period_s))
+        if self.options.publish_status:
+            self._status_pub.publish(status_msg(self, tick, self.options.command_joint_names))
+        self._costs.append(time.monotonic() - start)
+
+    # ---- inputs ----
+    def _on_chunk(self, msg):
+        stamp, names, times, positions = chunk_from_msg(msg)
+        with self._lock:
+            error = self.core.submit(stamp, names, times, positions, self._now_ns())
+        if error is not None:
+            self.get_logger().warn(f'chunk {stamp} rejected ({error.reason}): {error}',
+                                   throttle_duration_sec=2.0)
+
+    def _on_joint_state(self, msg):
+        index = [self._joint_index.get(n) for n in msg.name]
+        if len(msg.position) != len(msg.name):
+            return
+        position = np.full(len(self._joint_index), np.nan)
+        for i, value in zip(index, msg.position):
+            if i is not None:
+                position[i] = value
+        if not np.all(np.isfinite(position)):  # a joint missing or NaN: no seed from it
+            self.get_logger().warn('joint_states lacks (finite) positions for some command '
+                                   'joints; not used as the starting pose',
+                                   throttle_duration_sec=10.0)
+            return
+        with self._lock:
+            self.core.observe_robot(position)
+            self._joint_states_used += 1
+
+    def _on_enable(self, request, response):
+        with self._lock:
+            self.core.set_enabled(request.data)
+        response.success = True
+        response.message = 'enabled' if request.data else 'disabled: no commands are sent'
+        self.get_logger().info(f'executor {response.message}')
+        return response
+
+    def _on_hold(self, request, response):
+        with self._lock:
+            self.core.set_hold(request.data)
+        response.success = True
+        response.message = 'holding the last command' if request.data else 'resumed'
+        self.get_logger().info(f'executor {response.message}')
+        return response
+
+    # ---- health ----
+    def jitter_stats(self):
+        """Tick period error and tick cost percentiles (ms) over the recent window."""
+        stats = {}
+        for name, values in (('tick_period_error', self._errors), ('tick_cost', self._costs)):
+            data = np.abs(np.array(tuple(values))) * 1e3  # tuple(): an atomic copy
+            if data.size:
+                p50, p99 = np.percentile(data, [50, 99])
+                stats.update({f'{name}_p50_ms': f'{p50:.3f}', f'{name}_p99_ms': f'{p99:.3f}',
+                              f'{name}_max_ms': f'{data.max():.3f}'})
+        stats['jitter_window_ticks'] = len(self._errors)
+        return stats
+
+    def _on_diagnostics(self):
+        with self._lock:
+            extra = {**self.jitter_stats(), 'joint_states_used': self._joint_states_used}
+            msg = diagnostics_msg(self, self._now_ns(), self.core, extra)
+        self._diag_pub.publish(msg)
 
 
 def main(args=None):
-    sys.stderr.write('pi0fast_ros executor_node: not yet available in this version.\n')
-    return 1
+    return run_node(ExecutorNode, args=args)
 
 
 if __name__ == '__main__':

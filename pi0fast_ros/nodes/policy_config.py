@@ -71,6 +71,7 @@ class PolicyNodeConfig:
     instruction: str
     image_backend: str
     diagnostics_period_s: float
+    torch_threads: int
 
 
 def parse_cameras(slots, topics, transports):
@@ -227,6 +228,10 @@ def _declare_runtime(node):
         'image_backend': declare(
             node, 'image_backend', 'auto', 'Image conversion: auto (cv_bridge if installed, '
             'else rosbags-image), cv_bridge or rosbags-image.', **ro),
+        'torch_threads': declare(
+            node, 'torch_threads', 0, 'torch intra-op CPU threads; 0 = torch default (all '
+            'cores). 1 is much faster on a small machine shared with other busy processes.',
+            min_value=0, max_value=1024, **ro),
         'diagnostics_period_s': declare(
             node, 'diagnostics_period_s', 1.0, 'Period of the /diagnostics status.',
             min_value=0.05, max_value=60.0, **ro),

@@ -12,18 +12,71 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Load the policy facade for the node, and build the state-side transform, with clear errors."""
+"""
+Fit the node's setup to the checkpoint, then load the policy facade; clear errors throughout.
 
+`plan_inputs` reads only the checkpoint's config.json, so a wrong camera slot, joint list or
+adapter spec is reported in a second, before minutes of loading a 3B model.
+"""
+
+import dataclasses
 import time
 
 from .adapter_params import adapter_chain_from_parameters
 from .common import StartupError
+from .policy_config import resolve_slots
+
+# LeRobot appends `empty_camera_i` padding slots; they are always missing (policy.py).
+EMPTY_CAMERA = 'observation.images.empty_camera_'
+
+
+@dataclasses.dataclass(frozen=True)
+class InputPlan:
+    """What the node feeds the model, checked against the checkpoint config."""
+
+    camera_slots: tuple       # the checkpoint's image slots (padding slots excluded)
+    camera_inputs: dict       # checkpoint slot -> CameraInput, for every slot with a topic
+    masked: list              # checkpoint slots with no topic
+    state_names: tuple        # joint_states names forming the state, in robot-side order
+    state_transform: object   # callable robot state -> policy state, or None (identity)
+    state_dim: int
+    action_dim: int
+
+
+def plan_inputs(node, config):
+    """Check cameras, joints and adapters against <checkpoint>/config.json; return a plan."""
+    from ..core.checkpoint import read_config as read_checkpoint_config
+    try:
+        ckpt = read_checkpoint_config(config.checkpoint_path)
+    except Exception as exc:  # CheckpointError, OSError, JSON errors: all fatal, with reason
+        raise StartupError(f'cannot read the checkpoint config in {config.checkpoint_path}: '
+                           f'{type(exc).__name__}: {exc}') from exc
+    slots = tuple(k for k in ckpt.camera_keys if not k.startswith(EMPTY_CAMERA))
+    inputs, masked = resolve_slots(config.cameras, slots)
+    if len(config.action_joint_names) != ckpt.action_dim:
+        raise StartupError(f'action_joint_names has {len(config.action_joint_names)} names '
+                           f'but the actions of the checkpoint have {ckpt.action_dim} dims')
+    names, transform = state_transform_for(node, config, ckpt.state_dim)
+    return InputPlan(slots, inputs, masked, names, transform, ckpt.state_dim, ckpt.action_dim)
+
+
+def check_policy_fits(policy, plan):
+    """Raise StartupError if the loaded policy disagrees with the plan made from its config."""
+    loaded = (tuple(policy.camera_slots), policy.state_dim, policy.action_dim)
+    if loaded != (plan.camera_slots, plan.state_dim, plan.action_dim):
+        raise StartupError(f'the loaded policy has slots/state/action {loaded}, its config '
+                           f'said {(plan.camera_slots, plan.state_dim, plan.action_dim)}')
 
 
 def load_policy(config, logger):
-    """Pi0FastPolicy.from_pretrained with the node's parameters; progress goes to the log."""
+    """Load Pi0FastPolicy with the node's parameters; progress goes to the log."""
     logger.info(f'loading checkpoint {config.checkpoint_path} on {config.device} '
                 f'(dtype {config.dtype}) ...')
+    if config.torch_threads:
+        import torch
+        # Process-wide: the worker thread inherits it. On an oversubscribed CPU, torch's
+        # default (one OpenMP thread per core) can be ~10x slower than a single thread.
+        torch.set_num_threads(config.torch_threads)
     start = time.perf_counter()
     try:
         from ..core.policy import Pi0FastPolicy
@@ -34,7 +87,7 @@ def load_policy(config, logger):
             text_tokenizer=config.text_tokenizer_path or None,
             max_decoding_steps=config.max_decoding_steps or None,
             stop_at_end_marker=config.stop_at_end_marker,
-            progress=lambda text: logger.info(f'loading: {text}'))
+            progress=_progress_logger(logger))
     except Exception as exc:  # any load failure is fatal, with its reason
         raise StartupError(f'cannot load the policy from {config.checkpoint_path}: '
                            f'{type(exc).__name__}: {exc}') from exc
@@ -42,6 +95,19 @@ def load_policy(config, logger):
                 f'{list(policy.camera_slots)}, state dim {policy.state_dim}, actions '
                 f'{policy.horizon} x {policy.action_dim}')
     return policy
+
+
+def _progress_logger(logger):
+    """Return a progress(fraction, message) callback logging one line per 10 % step."""
+    last = [-1]
+
+    def progress(fraction, message):
+        step = int(fraction * 10)
+        if step != last[0]:
+            last[0] = step
+            logger.info(f'loading {int(fraction * 100):3d}%: {message}')
+
+    return progress
 
 
 def state_transform_for(node, config, state_dim):

@@ -49,13 +49,15 @@ from .inference_worker import InferenceWorker
 from .input_slots import (BAD_IMAGE, Entry, InputError, InputSlots, JOINT_STATES,
                           JointStateMapper, NO_MESSAGE, stamp_to_ns)
 from .observation import ObservationBuilder
-from .policy_config import read_config, resolve_slots
-from .policy_loading import load_policy, state_transform_for
+from .policy_config import read_config
+from .policy_loading import check_policy_fits, load_policy, plan_inputs
 from .policy_stats import PolicyStats
+from ..core.policy import InvalidObservationError
 
 INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 2.0
+INVALID_OBSERVATION = 'invalid_observation'
 
 
 class PolicyNode(Node):
@@ -69,8 +71,15 @@ class PolicyNode(Node):
         self._echoes = {}
         self._echo_lock = threading.Lock()
         self._last_failure = None
+        plan = plan_inputs(self, self.config)
+        self.camera_inputs, self.masked = plan.camera_inputs, plan.masked
+        for slot in self.masked:
+            self.get_logger().warn(f'checkpoint camera slot {slot!r} has no topic: it is '
+                                   f'masked (an all -1 image with mask False, as LeRobot does)')
+        converter = self._make_converter()
         self.policy = load_policy(self.config, self.get_logger())
-        self._setup_inputs()
+        check_policy_fits(self.policy, plan)
+        self._setup_inputs(plan, converter)
         self._setup_outputs()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.config.instruction:
@@ -91,26 +100,20 @@ class PolicyNode(Node):
             f'{self.slots.instruction or "(none yet: waiting for one)"!r}')
 
     # -- set-up ------------------------------------------------------------------------------
-    def _setup_inputs(self):
-        cfg, policy = self.config, self.policy
-        self.camera_inputs, self.masked = resolve_slots(cfg.cameras, policy.camera_slots)
-        for slot in self.masked:
-            self.get_logger().warn(f'checkpoint camera slot {slot!r} has no topic: it is '
-                                   f'masked (an all -1 image with mask False, as LeRobot does)')
-        if len(cfg.action_joint_names) != policy.action_dim:
-            raise StartupError(f'action_joint_names has {len(cfg.action_joint_names)} names '
-                               f"but the checkpoint's actions have {policy.action_dim} dims")
-        state_names, transform = state_transform_for(self, cfg, policy.state_dim)
-        mapper = JointStateMapper(state_names, cfg.ignore_extra_joints)
+    def _make_converter(self):
+        backend = self.config.image_backend
         try:
-            converter = ImageConverter(None if cfg.image_backend == 'auto'
-                                       else cfg.image_backend)
+            converter = ImageConverter(None if backend == 'auto' else backend)
         except ImportError as exc:
             raise StartupError(str(exc)) from None
         self.get_logger().info(f'image conversion through {converter.backend}')
+        return converter
+
+    def _setup_inputs(self, plan, converter):
+        mapper = JointStateMapper(plan.state_names, self.config.ignore_extra_joints)
         self.slots = InputSlots([JOINT_STATES, *self.camera_inputs])
         self.builder = ObservationBuilder({s: s for s in self.camera_inputs}, self.masked,
-                                          mapper, transform, converter)
+                                          mapper, plan.state_transform, converter)
         self.create_subscription(JointState, 'joint_states', self._on_joint_state,
                                  qos_profile_sensor_data)
         for slot, cam in self.camera_inputs.items():
@@ -193,6 +196,8 @@ class PolicyNode(Node):
     # -- the worker's sink (called from the worker thread) ------------------------------------
     def publish(self, record):
         """Publish the chunk of a successful inference, then its chunk_info."""
+        if not self.context.ok():
+            return   # shutting down (Ctrl-C): the publishers are gone
         obs, result = record.observation, record.result
         start = time.perf_counter()
         self.chunk_pub.publish(chunk_message(obs.stamp_ns, self.config.action_joint_names,
@@ -207,6 +212,8 @@ class PolicyNode(Node):
 
     def failed(self, record):
         """Handle a decode failure: no chunk; count and log it, say why on chunk_info."""
+        if not self.context.ok():
+            return
         result = record.result
         timings = dict(result.timings_ms or {})
         self._last_failure = f'{result.status}: {result.error}'
@@ -226,6 +233,14 @@ class PolicyNode(Node):
                                f'({reason})')
 
     def error(self, exc):
+        if not self.context.ok():
+            return
+        if isinstance(exc, InvalidObservationError):
+            # The facade refused the observation (a check the node does not duplicate).
+            self.stats.record_rejection(INVALID_OBSERVATION, str(exc))
+            self._throttled(INVALID_OBSERVATION, f'no inference: the policy refused the '
+                            f'observation: {exc}')
+            return
         self.stats.record_error()
         self.get_logger().error(f'inference failed: {type(exc).__name__}: {exc}',
                                 throttle_duration_sec=LOG_THROTTLE_S)

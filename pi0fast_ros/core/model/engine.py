@@ -51,16 +51,20 @@ class Pi0FastEngine:
 
     mode: 'exact' (attention over the filled cache prefix: LeRobot's SDPA shapes and rounding;
     the CPU default) or 'static' (fixed shapes for CUDA graphs; the CUDA default). cuda_graph:
-    capture the static step in a CUDA graph (default: on CUDA). State (cache, tables, graph)
+    capture the static step in a CUDA graph (default: on CUDA). batch_cameras: all present
+    cameras through SigLIP in one call (default) or one call per camera like LeRobot (bit-exact
+    image features; see prefix.embed_cameras). State (cache, tables, graph)
     is allocated on the first call of a (batch, prefix length, max steps) configuration and
     reused while it stays the same.
     """
 
     def __init__(self, model, *, bos_token_id=PALIGEMMA_BOS_ID,
-                 max_action_tokens=DEFAULT_MAX_ACTION_TOKENS, mode=None, cuda_graph=None):
+                 max_action_tokens=DEFAULT_MAX_ACTION_TOKENS, mode=None, cuda_graph=None,
+                 batch_cameras=True):
         on_cuda = model.device.type == 'cuda'
         self.model = model
         self.bos_token_id = int(bos_token_id)
+        self.batch_cameras = bool(batch_cameras)
         self.max_action_tokens = int(max_action_tokens)
         self.mode = mode or ('static' if on_cuda else 'exact')
         if self.mode not in ('exact', 'static'):
@@ -71,6 +75,16 @@ class Pi0FastEngine:
         self._state = None
         self._graph = None
         self._restricted = None  # (ids tuple, ids tensor, weight rows)
+
+    @classmethod
+    def from_checkpoint(cls, path, *, dtype=None, device='cpu', arch_hints=None, progress=None,
+                        **engine_options):
+        """Load a LeRobot pi0_fast directory (checkpoint.load_checkpoint) -> engine."""
+        from ..checkpoint import load_checkpoint  # the checkpoint module imports this package
+        ckpt = load_checkpoint(path, dtype=dtype, device=device, arch_hints=arch_hints,
+                               progress=progress)
+        engine_options.setdefault('max_action_tokens', ckpt.config.max_action_tokens)
+        return cls(ckpt.model, **engine_options)
 
     @torch.inference_mode()
     def sample_actions_fast_kv_cache(self, images, img_masks, tokens, masks,
@@ -110,7 +124,8 @@ class Pi0FastEngine:
         if temperature < 0:
             raise ValueError(f'temperature must be >= 0, got {temperature}')
         t0 = _now(self.model.device)
-        prefix = build_prefix(self.model, images, img_masks, tokens, masks, self.bos_token_id)
+        prefix = build_prefix(self.model, images, img_masks, tokens, masks, self.bos_token_id,
+                              self.batch_cameras)
         state = self._prepare(tokens.shape[0], prefix.length, int(max_steps))
         state.reset(prefix)
         restricted = self._restriction(allowed_token_ids)

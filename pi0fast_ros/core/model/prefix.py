@@ -74,14 +74,25 @@ def check_inputs(arch, images, img_masks, tokens, masks):
         raise ValueError(f'tokens must lie in [0, {arch.vocab_size})')
 
 
-def embed_cameras(model, images, img_masks):
+def embed_cameras(model, images, img_masks, batched=True):
     """
-    Images of all present (camera, row) pairs through SigLIP + projector in one call.
+    Camera features [N, B, tokens_per_image, W]; zeros where the mask is False.
 
-    images: N x [B, 3, H, W]; img_masks: N x [B] -> [N, B, tokens_per_image, W], zeros where
-    the mask is False.
+    images: N x [B, 3, H, W]; img_masks: N x [B]. batched: every present (camera, row) pair
+    through SigLIP + projector in ONE call. Otherwise one call per camera with any row present,
+    all B rows, as LeRobot does (M:392-403): matrix kernels may round differently for other
+    row counts, so this is the bit-exact choice (measured on CPU: so400m-sized SigLIP features
+    differ by <= 1e-6 in fp32 and by 1 bf16 ulp in bf16 between the two).
     """
     present = torch.stack(list(img_masks))          # [N, B]
+    if not batched:
+        features = {c: model.embed_images(images[c])
+                    for c in present.any(1).nonzero()[:, 0].tolist()}
+        sample = next(iter(features.values()))
+        out = sample.new_zeros(*present.shape, *sample.shape[1:])
+        for c, f in features.items():
+            out[c] = f
+        return out
     if bool(present.all()):
         pixels = torch.cat(list(images))            # [N*B, 3, H, W], camera-major
         return model.embed_images(pixels).unflatten(0, tuple(present.shape))
@@ -93,14 +104,14 @@ def embed_cameras(model, images, img_masks):
     return out
 
 
-def build_prefix(model, images, img_masks, tokens, masks, bos_token_id):
+def build_prefix(model, images, img_masks, tokens, masks, bos_token_id, batch_cameras=True):
     """Embed [cameras, tokens, BOS] -> Prefix (the extra inference BOS of M:703-707)."""
     check_inputs(model.arch, images, img_masks, tokens, masks)
     batch, device = tokens.shape[0], tokens.device
     bos = torch.full((batch, 1), bos_token_id, dtype=torch.long, device=device)
     tokens = torch.cat([tokens.long(), bos], dim=1)
     masks = torch.cat([masks, torch.ones((batch, 1), dtype=torch.bool, device=device)], dim=1)
-    cams = embed_cameras(model, images, img_masks)  # [N, B, T_img, W]
+    cams = embed_cameras(model, images, img_masks, batch_cameras)  # [N, B, T_img, W]
     n_img = cams.shape[2]
     embs = torch.cat([*cams.unbind(0), model.embed_tokens(tokens)], dim=1)
     pad = torch.cat([*(m[:, None].expand(batch, n_img) for m in img_masks), masks], dim=1)

@@ -1,0 +1,251 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Chunk scheduling and blending: the executor-side form of Real-Time Chunking (DESIGN §3).
+
+At every control tick the scheduler samples the newest chunk that has started at the tick
+time. When a new chunk takes over, the command is ``w * old(t) + (1 - w) * new(t)``, with the
+old-side weight ``w`` fading 1 -> 0 over ``blend_steps`` ticks along a schedule (linear,
+exponential or hard switch; see blend_rule.py, also for the optional step budget that slows
+the fade where the chunks disagree by more than they move). Joints in the hard mask (e.g.
+grippers) switch at once.
+
+The "old" side is whatever was being commanded: a chunk, a blend still in progress (so a
+chunk arriving mid-blend never causes a jump), or a held value (after a hold). Once the old
+side has nothing current to say (its chunk ended, or it is a held value), old(t) is its last
+value moved along with the new chunk: only the offset between them fades, so the command never
+lags behind and then races to catch up.
+"""
+
+import numpy as np
+
+from .blend_rule import BlendRule
+from .chunks import ChunkError, INTERPOLATIONS
+
+MAX_NESTING = 4  # blends of blends when chunks arrive faster than a blend lasts
+
+
+# Sources: sample(t) -> [D] or None when the source has nothing current to say (a chunk past
+# its end, a held value); hold_value(t) -> what it would hold then.
+class _ChunkSource:
+    def __init__(self, chunk, interpolation):
+        self.chunk = chunk
+        self.interpolation = interpolation
+
+    def sample(self, t_ns):
+        return self.chunk.sample(t_ns, self.interpolation) if self.chunk.covers(t_ns) else None
+
+    def hold_value(self, t_ns):
+        return self.chunk.sample(t_ns, self.interpolation)  # clamped to the last action
+
+    def depth(self):
+        return 0
+
+
+class _HeldSource:
+    def __init__(self, value, stamp_ns):
+        self.value = np.array(value, dtype=np.float64)
+        self.chunk = None
+        self.stamp_ns = stamp_ns
+
+    def sample(self, t_ns):
+        return None
+
+    def hold_value(self, t_ns):
+        return self.value.copy()
+
+    def depth(self):
+        return 0
+
+
+class _BlendSource:
+    """``w * old(t) + (1 - w) * new(t)``; the weight advances once per tick (first sample)."""
+
+    def __init__(self, old, new, rule, hard_mask, t_ns, prev):
+        self.old, self.new, self.rule = old, new, rule
+        self.mask = ~hard_mask  # joints that blend
+        o = old.sample(t_ns)
+        self._anchor = (old.hold_value(t_ns) if o is None else o, new.hold_value(t_ns))
+        self.p, self._t, self._out = 0.0, None, prev  # position, tick time, last command
+        self.w = 1.0
+        # Once a newer chunk blends in over this blend, this one keeps its weight: its output
+        # stays a convex mix of chunks (moving no faster than they do) and the newer blend
+        # alone fades the whole remaining offset.
+        self.frozen = False
+
+    @property
+    def chunk(self):
+        return self.new.chunk
+
+    def _budget(self):
+        steps = [self.rule.max_step(c) for c in (self.new.chunk, self.old.chunk) if c]
+        return self.rule.step_budget * np.max(steps, axis=0)
+
+    def sample(self, t_ns):
+        n = self.new.sample(t_ns)
+        if n is None:
+            return None
+        o = self.old.sample(t_ns)
+        if o is None:
+            o = self._anchor[0] + (n - self._anchor[1])
+        else:
+            self._anchor = (o, n)
+        if t_ns != self._t and not self.frozen:  # a new tick: move along the schedule
+            budget = self._budget() if self.rule.step_budget > 0 else None
+            self.p = self.rule.advance(self.p, self._out, o, n, budget, self.mask)
+            self.w, self._t = self.rule.weight(self.p), t_ns
+        w = np.where(self.mask, self.w, 0.0)  # [D] old-side weight per joint
+        self._out = w * o + (1.0 - w) * n
+        return self._out
+
+    def hold_value(self, t_ns):
+        value = self.sample(t_ns)
+        if value is None:
+            value = self._out if self._out is not None else self.new.hold_value(t_ns)
+        return value
+
+    def done(self):
+        return self.p >= self.rule.end
+
+    def depth(self):
+        return 1 + self.old.depth()
+
+
+def _stamp_of(source):
+    if source is None:
+        return 0
+    if isinstance(source, _HeldSource):
+        return source.stamp_ns
+    return source.chunk.stamp_ns
+
+
+class Sample:
+    """What the scheduler gives for one tick (policy space)."""
+
+    __slots__ = ('target', 'active_stamp_ns', 'previous_stamp_ns', 'blend_weight',
+                 'chunk_index', 'reason', 'blending')
+
+    def __init__(self, target, active_stamp_ns=0, previous_stamp_ns=0, blend_weight=0.0,
+                 chunk_index=float('nan'), reason=''):
+        self.target = target                        # float64 [D], or None (nothing to do)
+        self.active_stamp_ns = active_stamp_ns      # newest chunk in use (its id)
+        self.previous_stamp_ns = previous_stamp_ns  # the source being blended out, or 0
+        self.blend_weight = blend_weight            # old-side weight (non-hard joints)
+        self.chunk_index = chunk_index              # fractional action index in the active chunk
+        self.reason = reason                        # why target is None: no_chunk / exhausted
+        self.blending = False                       # an old source still has weight
+
+
+class ChunkScheduler:
+    """
+    Time-indexed chunk scheduling with blending; ROS-free and clock-free (times in ns).
+
+    ``submit`` validates ordering and staleness (raising ChunkError), ``step`` gives the
+    policy-space target of one tick, ``rebase`` tells it what was really commanded when the
+    executor held instead, so the next chunk blends in from there.
+    """
+
+    def __init__(self, dim, schedule='linear', blend_steps=5, hard_mask=None,
+                 interpolation='linear', rule=None):
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f'interpolation must be one of {INTERPOLATIONS}, got '
+                             f'{interpolation!r}')
+        self.dim = dim
+        self.rule = rule or BlendRule(schedule, blend_steps, interpolation=interpolation)
+        self.hard_mask = np.zeros(dim, bool) if hard_mask is None else \
+            np.asarray(hard_mask, bool)
+        if self.hard_mask.shape != (dim,):
+            raise ValueError(f'hard_mask must have {dim} entries, got {self.hard_mask.shape}')
+        self.interpolation = interpolation
+        self._source = None      # what is commanded now: chunk, blend or held value
+        self._pending = None     # accepted chunk that has not started yet
+        self._last_chunk = None  # newest chunk that has started (for reporting)
+        self._last_target = None  # the previous tick's target (the blend's step reference)
+
+    def newest_stamp_ns(self):
+        """Stamp of the newest accepted chunk (pending or active), 0 if none."""
+        candidates = [c.stamp_ns for c in (self._pending, self._last_chunk) if c]
+        return max(candidates, default=0)
+
+    def _active_chunk(self):
+        return None if self._source is None else self._source.chunk
+
+    def submit(self, chunk, now_ns):
+        """
+        Accept a chunk or raise ChunkError (``stale``, ``out_of_order``, ``shape``).
+
+        Returns the pending chunk it supersedes before that one started (or None).
+        """
+        if chunk.positions.shape[1] != self.dim:
+            raise ChunkError('shape', f'chunk has {chunk.positions.shape[1]} joints, '
+                                      f'expected {self.dim}')
+        if chunk.end_ns <= now_ns:
+            raise ChunkError('stale', f'chunk {chunk.stamp_ns} ended '
+                                      f'{(now_ns - chunk.end_ns) / 1e6:.1f} ms ago (stamp '
+                                      f'{(now_ns - chunk.stamp_ns) / 1e6:.1f} ms old, horizon '
+                                      f'{(chunk.end_ns - chunk.stamp_ns) / 1e6:.1f} ms)')
+        if chunk.stamp_ns <= self.newest_stamp_ns():
+            raise ChunkError('out_of_order', f'chunk {chunk.stamp_ns} is not newer than '
+                                             f'chunk {self.newest_stamp_ns()}')
+        superseded, self._pending = self._pending, chunk
+        return superseded
+
+    def _blend_into(self, old, chunk, now_ns):
+        new = _ChunkSource(chunk, self.interpolation)
+        if old is None or not self.rule.blends:
+            return new
+        if old.depth() >= MAX_NESTING:
+            old = _HeldSource(old.hold_value(now_ns), _stamp_of(old))
+        if isinstance(old, _BlendSource):
+            old.frozen = True
+        return _BlendSource(old, new, self.rule, self.hard_mask, now_ns, self._last_target)
+
+    def step(self, now_ns):
+        """Return the Sample for the tick at ``now_ns`` (advancing any blend by one tick)."""
+        if self._pending is not None and self._pending.start_ns <= now_ns:
+            chunk, self._pending = self._pending, None
+            self._source, self._last_chunk = self._blend_into(self._source, chunk, now_ns), chunk
+        source, chunk = self._source, self._active_chunk()
+        if chunk is None or not chunk.covers(now_ns):
+            last = chunk or self._last_chunk
+            if last is None:
+                return Sample(None, reason='no_chunk')
+            return Sample(None, last.stamp_ns, chunk_index=last.index_at(now_ns),
+                          reason='chunk_exhausted')
+        target = source.sample(now_ns)
+        self._last_target = target
+        sample = Sample(target, chunk.stamp_ns, chunk_index=chunk.index_at(now_ns))
+        if isinstance(source, _BlendSource):
+            if source.done():
+                self._source = source.new  # weight 0 reached: the blend is over
+            else:
+                sample.blending = True
+                sample.previous_stamp_ns = _stamp_of(source.old)
+                sample.blend_weight = source.w
+        return sample
+
+    def rebase(self, value, now_ns):
+        """
+        Record that ``value`` (policy space) was commanded instead of the scheduler's target.
+
+        The newest chunk (if it still covers now) then blends in from ``value``.
+        """
+        chunk = self._active_chunk() or self._last_chunk
+        held = _HeldSource(value, chunk.stamp_ns if chunk else _stamp_of(self._source))
+        self._last_target = held.value
+        if chunk is None or not chunk.covers(now_ns):
+            self._source = held
+        else:
+            self._source = self._blend_into(held, chunk, now_ns)

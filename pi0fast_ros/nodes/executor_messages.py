@@ -1,0 +1,133 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Message conversion for the executor node: chunks in, commands and the per-tick status out.
+
+The per-tick status (``executor_node/status``, a DiagnosticArray whose header.stamp is the tick
+time) carries one DiagnosticStatus with these keys — the provenance of every command:
+
+==========================  ===============================================================
+``seq``                     tick counter (1, 2, ...); ticks without a command count too
+``state``                   waiting | tracking | blending | holding | disabled
+``active_chunk_stamp_ns``   header.stamp (integer ns) of the chunk the command came from;
+                            when holding, of the chunk that produced the held command
+``previous_chunk_stamp_ns`` stamp of the chunk being blended out (blending only; after a
+                            hold, of the chunk whose command was held; 0 otherwise or when
+                            blending in from the measured pose)
+``blend_weight``            weight of that previous chunk in [0, 1) (0 when not blending)
+``chunk_index``             fractional action index in the active chunk at the tick time
+``hold_reason``             '' or disabled | hold_requested | policy_silent | no_chunk |
+                            chunk_exhausted | non_finite
+``clamped_joints``          command joints changed by the position limits this tick
+``step_limited_joints``     command joints changed by the per-tick step limit this tick
+``joint_names``             command joint names (comma-separated)
+``command``                 the command sent this tick (comma-separated, exact float64
+                            repr), '' when nothing was sent
+==========================  ===============================================================
+
+A JointState / JointTrajectory command has the same header.stamp as its status; a
+Float64MultiArray has no header, its values equal the status' ``command`` exactly.
+"""
+
+from builtin_interfaces.msg import Duration, Time
+from diagnostic_msgs.msg import DiagnosticArray
+from pi0fast_ros.nodes.common import make_status
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+NS = 1_000_000_000
+COMMAND_MSG_TYPES = {'float64_multi_array': Float64MultiArray, 'joint_state': JointState,
+                     'joint_trajectory': JointTrajectory}
+_STATE_LEVELS = {'waiting': 'ok', 'tracking': 'ok', 'blending': 'ok', 'disabled': 'ok',
+                 'holding': 'warn'}
+
+
+def stamp_ns(stamp):
+    """Convert a builtin_interfaces/Time to integer nanoseconds."""
+    return stamp.sec * NS + stamp.nanosec
+
+
+def chunk_from_msg(msg):
+    """Convert a JointTrajectory to (stamp_ns, joint_names, times_s [H], positions [H][D])."""
+    times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+    positions = [list(p.positions) for p in msg.points]
+    return stamp_ns(msg.header.stamp), list(msg.joint_names), times, positions
+
+
+def _time(t_ns):
+    return Time(sec=t_ns // NS, nanosec=t_ns % NS)
+
+
+def command_msg(command_type, names, t_ns, command, time_from_start_s):
+    """Build the joint_commands message of one tick."""
+    values = [float(v) for v in command]
+    if command_type == 'float64_multi_array':
+        return Float64MultiArray(data=values)
+    if command_type == 'joint_state':
+        msg = JointState(name=list(names), position=values)
+        msg.header.stamp = _time(t_ns)
+        return msg
+    point = JointTrajectoryPoint(positions=values, time_from_start=Duration(
+        sec=int(time_from_start_s), nanosec=int(round((time_from_start_s % 1) * 1e9))))
+    msg = JointTrajectory(joint_names=list(names), points=[point])
+    msg.header.stamp = _time(t_ns)
+    return msg
+
+
+def _csv(values):
+    return ','.join(repr(float(v)) for v in values)
+
+
+def status_msg(node, tick, names):
+    """Build the per-tick DiagnosticArray (see the module docstring for the keys)."""
+    level = _STATE_LEVELS[tick.state]
+    message = tick.state + (f' ({tick.hold_reason})' if tick.hold_reason else '')
+    status = make_status(node, level, message, {
+        'seq': tick.seq, 'state': tick.state,
+        'active_chunk_stamp_ns': tick.active_stamp_ns,
+        'previous_chunk_stamp_ns': tick.previous_stamp_ns,
+        'blend_weight': repr(float(tick.blend_weight)),
+        'chunk_index': repr(float(tick.chunk_index)),
+        'hold_reason': tick.hold_reason,
+        'clamped_joints': ','.join(tick.clamped),
+        'step_limited_joints': ','.join(tick.step_limited),
+        'joint_names': ','.join(names),
+        'command': '' if tick.command is None else _csv(tick.command)}, '/status')
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = _time(tick.stamp_ns)
+    return array
+
+
+def diagnostics_msg(node, t_ns, core, jitter):
+    """Build the periodic /diagnostics summary: counters, holds, clamps, tick jitter."""
+    counts = core.counts
+    values = {'enabled': core.enabled, 'hold_requested': core.hold_requested,
+              'ticks': counts['ticks'], 'commands_sent': counts['commands'],
+              'held_ticks': counts['held_ticks'], 'chunks_accepted': counts['accepted'],
+              'chunks_rejected': sum(counts['rejected'].values())}
+    for group in ('rejected', 'holds', 'clamped', 'step_limited'):
+        for key, n in sorted(counts[group].items()):
+            values[f'{group}.{key}'] = n
+    values.update(jitter)
+    holding = core.last_hold_reason
+    level = 'warn' if holding in ('policy_silent', 'chunk_exhausted', 'non_finite') else 'ok'
+    if holding:
+        message = f'holding ({holding})'
+    else:
+        message = 'running' if core.enabled else 'disabled'
+    array = DiagnosticArray(status=[make_status(node, level, message, values)])
+    array.header.stamp = _time(t_ns)
+    return array

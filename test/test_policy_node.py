@@ -1,0 +1,216 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The policy node as a process over DDS, with a tiny checkpoint, fed by the test's probe.
+
+The checkpoint is written by make_random_checkpoint(scripted=True): random weights rewired so
+that greedy decoding emits one known valid chunk for any input, so the chunk content can be
+checked exactly. One node process serves the tests of this module in order (start-up costs
+seconds); each test leaves the inputs good again for the next one.
+"""
+
+import json
+
+from diagnostic_msgs.msg import DiagnosticArray
+from harness import NodeProcess, Probe, wait_for
+import numpy as np
+import policy_node_feeder as feeder_mod
+from policy_node_feeder import CAMERAS, Feeder, FIRST_INSTRUCTION, HORIZON, JOINTS
+from policy_node_feeder import make_checkpoint, node_params, RATE_HZ
+import pytest
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
+
+pytestmark = pytest.mark.ros
+
+TIMEOUT = 90.0
+INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp('ckpt'))
+
+
+class Rig:
+    """The node process, the probe, the feeder and everything the node publishes."""
+
+    def __init__(self, node, probe):
+        self.node, self.probe = node, probe
+        self.chunks = probe.collect(JointTrajectory, 'action_chunk')
+        self.infos = probe.collect(DiagnosticArray, 'policy_node/chunk_info')
+        self.diags = probe.collect(DiagnosticArray, '/diagnostics')
+        self.feeder = Feeder(probe, CAMERAS, JOINTS)
+
+    def chunk_stamps(self):
+        return [_ns(m.header.stamp) for _, m in list(self.chunks)]
+
+    def wait_chunk_after(self, stamp_ns, timeout=TIMEOUT):
+        """Wait for a chunk computed from a joint state newer than stamp_ns."""
+        ok = wait_for(lambda: any(s > stamp_ns for s in self.chunk_stamps()), timeout)
+        assert ok, 'no chunk arrived; node log:\n' + self.node.output()[-4000:]
+
+    def infos_by_stamp(self):
+        return {_ns(m.header.stamp): _values(m.status[0]) for _, m in list(self.infos)}
+
+    def node_status(self):
+        """Return the latest /diagnostics status of policy_node as (message, values)."""
+        for _, msg in reversed(list(self.diags)):
+            for status in msg.status:
+                if status.name.endswith('policy_node'):
+                    return status.message, _values(status)
+        return None, {}
+
+    def wait_status(self, predicate, timeout=TIMEOUT):
+        def check():
+            message, values = self.node_status()
+            return message is not None and predicate(message, values)
+        assert wait_for(check, timeout), f'diagnostics never matched; last: {self.node_status()}'
+
+
+def _ns(stamp):
+    return stamp.sec * 10**9 + stamp.nanosec
+
+
+def _values(status):
+    return {kv.key: kv.value for kv in status.values}
+
+
+@pytest.fixture(scope='module')
+def rig(checkpoint, tmp_path_factory):
+    node = NodeProcess('pi0fast_ros.nodes.policy_node', log_dir=tmp_path_factory.mktemp('log'),
+                       params=node_params(checkpoint))
+    probe = Probe()
+    try:
+        assert node.wait_for_output('ready', TIMEOUT), node.output()
+        yield Rig(node, probe)
+    finally:
+        probe.close()
+        node.stop()
+
+
+def test_chunks_have_the_stamp_names_shape_and_timing_of_the_contract(rig, checkpoint):
+    rig.wait_chunk_after(0)
+    assert wait_for(lambda: len(rig.chunks) >= 3, TIMEOUT)
+    sent = set(rig.feeder.stamps())
+    scripted = np.asarray(json.loads(
+        (checkpoint / 'scripted_output.json').read_text())['actions'])
+    for _, chunk in list(rig.chunks)[:3]:
+        assert _ns(chunk.header.stamp) in sent          # the stamp of a joint state we sent
+        assert list(chunk.joint_names) == JOINTS
+        assert len(chunk.points) == HORIZON
+        for i, point in enumerate(chunk.points):
+            assert _ns(point.time_from_start) == round(i * 1e9 / RATE_HZ)
+        positions = np.array([p.positions for p in chunk.points])
+        np.testing.assert_allclose(positions, scripted, rtol=1e-5, atol=1e-5)
+
+
+def test_chunk_info_names_every_input_used(rig):
+    rig.wait_chunk_after(0)
+    stamp = rig.chunk_stamps()[0]
+    assert wait_for(lambda: stamp in rig.infos_by_stamp(), TIMEOUT)
+    info = rig.infos_by_stamp()[stamp]
+    assert info['status'] == 'ok' and info['instruction'] == FIRST_INSTRUCTION
+    assert int(info['stamp_ns.joint_states']) == stamp
+    for slot, (topic, _) in zip(('front', 'wrist'), CAMERAS):
+        assert int(info[f'stamp_ns.observation.images.{slot}']) in rig.feeder.camera_stamps[topic]
+    assert info['masked.observation.images.side'] == 'true'
+    assert int(info['tokens']) > 0 and int(info['horizon']) == HORIZON
+    assert float(info['overhead_ms']) >= 0.0
+
+
+def test_instruction_by_topic(rig):
+    pub = rig.probe.publisher(String, 'policy_node/instruction', INSTRUCTION_QOS)
+    pub.publish(String(data='place it in the bowl'))
+    assert wait_for(lambda: any(i['instruction'] == 'place it in the bowl'
+                                for i in rig.infos_by_stamp().values()), TIMEOUT)
+    assert rig.probe.get_parameters('policy_node', ['instruction']) == ['place it in the bowl']
+    rig.probe.node.destroy_publisher(pub)
+
+
+def test_instruction_by_parameter_and_the_topic_shows_it(rig):
+    result = rig.probe.set_parameters('policy_node', {'instruction': 'stack the blocks'})[0]
+    assert result.successful, result.reason
+    assert wait_for(lambda: any(i['instruction'] == 'stack the blocks'
+                                for i in rig.infos_by_stamp().values()), TIMEOUT)
+    # A late subscriber sees the active instruction (transient-local republication).
+    late = rig.probe.collect(String, 'policy_node/instruction', INSTRUCTION_QOS)
+    assert wait_for(lambda: late, TIMEOUT)
+    assert late[-1][1].data == 'stack the blocks'
+    refused = rig.probe.set_parameters('policy_node', {'instruction': ''})[0]
+    assert not refused.successful and 'non-empty' in refused.reason
+    assert rig.probe.get_parameters('policy_node', ['instruction']) == ['stack the blocks']
+
+
+def test_after_an_instruction_change_no_chunk_uses_the_old_one(rig):
+    rig.probe.set_parameters('policy_node', {'instruction': 'open the drawer'})
+    assert wait_for(lambda: any(i['instruction'] == 'open the drawer'
+                                for i in rig.infos_by_stamp().values()), TIMEOUT)
+    infos = sorted(rig.infos_by_stamp().items())
+    first_new = min(s for s, i in infos if i['instruction'] == 'open the drawer')
+    later = [i['instruction'] for s, i in infos if s > first_new]
+    assert all(text == 'open the drawer' for text in later)
+
+
+def test_pause_stops_chunks_and_resume_restarts_them(rig):
+    rig.wait_chunk_after(0)
+    response = rig.probe.call(SetBool, 'policy_node/pause', SetBool.Request(data=True))
+    assert response.success
+    paused_at = rig.probe.now().nanoseconds
+    rig.wait_status(lambda message, _: message == 'paused')
+    assert not wait_for(lambda: any(s > paused_at for s in rig.chunk_stamps()), 2.0)
+    rig.probe.call(SetBool, 'policy_node/pause', SetBool.Request(data=False))
+    rig.wait_chunk_after(paused_at)
+
+
+def test_callbacks_keep_being_served_while_the_model_runs(rig):
+    before = len(rig.infos)
+    assert wait_for(lambda: len(rig.infos) >= before + 10, TIMEOUT)
+    infos = [_values(m.status[0]) for _, m in list(rig.infos)[before:]]
+    during = sum(int(i['inputs_during_inference']) for i in infos)
+    busy_ms = sum(float(i['inference_ms']) for i in infos)
+    # Messages the callbacks stored while an inference was running (measured in the node).
+    print(f'{during} input messages stored during {busy_ms:.0f} ms of inference over '
+          f'{len(infos)} chunks')
+    assert during > 0
+    # Everything sent reaches the node: the callbacks are not starved by the worker.
+    _, values = rig.node_status()
+    received = sum(int(v) for k, v in values.items() if k.startswith('received.'))
+    assert received >= 0.5 * rig.feeder.sent
+
+
+@pytest.mark.parametrize('mode,reason,text', [
+    (feeder_mod.STALE_CAMERA, 'stale', 'stale'),
+    (feeder_mod.MISSING_JOINT, 'missing_joint', "missing joints ['gripper']"),
+    (feeder_mod.NAN_JOINT, 'non_finite', "non-finite positions for ['shoulder_lift']"),
+    (feeder_mod.BAD_ENCODING, 'bad_image', "unsupported encoding '16UC1'"),
+])
+def test_bad_input_is_reported_and_gets_no_chunk(rig, mode, reason, text):
+    rig.wait_chunk_after(0)
+    rig.feeder.set_mode(mode)
+    rig.wait_status(lambda message, values: text in message
+                    and int(values.get(f'rejected.{reason}', 0)) > 0)
+    # A few more diagnostics periods: still rejected, and no chunk from a bad joint state.
+    count = len(rig.diags)
+    assert wait_for(lambda: len(rig.diags) >= count + 5, TIMEOUT)
+    assert text in rig.node_status()[0]
+    bad = set(rig.feeder.stamps(mode))
+    assert bad and not bad & set(rig.chunk_stamps())
+    rig.feeder.set_mode(feeder_mod.GOOD)
+    rig.wait_chunk_after(max(bad))
+    assert 'no inference: ' in rig.node.output()
