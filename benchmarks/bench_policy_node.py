@@ -22,9 +22,9 @@ measures (chunk_info): convert (snapshot -> RGB arrays + state), preprocess (the
 resize/pad/normalize/tokenize), publish (build + publish the JointTrajectory); overhead is
 their sum. The model forward (prefill + decode) and detokenization are excluded.
 
-Baseline, measured in the same run: the same three conversions + the facade's preprocess +
-building the chunk message, done here in a plain loop without ROS callbacks competing (the
-floor the node cannot beat). Printed: p50/p95/p99/max of each figure, overhead / baseline,
+Baseline, measured in the same run (100 rounds before and 100 after the node runs): the same
+three conversions + the facade's preprocess + building the chunk message, done here in a plain
+loop without ROS callbacks competing (the floor the node cannot beat). Printed: p50/p95/p99/max of each figure, overhead / baseline,
 and overhead p99 against the 10 ms target.
 
     python benchmarks/bench_policy_node.py [--chunks 300] [--compressed] [--size 640x480]
@@ -204,6 +204,9 @@ def main():
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown()
+        # Before and after the node run: the load of a shared machine drifts.
+        base = np.concatenate([base, baseline_ms(checkpoint, payloads, width, height,
+                                                 args.torch_threads)])
         if len(infos) < args.chunks:
             print((pathlib.Path(tmp) / 'node.log').read_text()[-3000:])
             sys.exit(f'only {len(infos)} chunks measured')
