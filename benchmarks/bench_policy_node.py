@@ -24,8 +24,8 @@ their sum. The model forward (prefill + decode) and detokenization are excluded.
 
 Baseline, measured in the same run (100 rounds before and 100 after the node runs): the same
 three conversions + the facade's preprocess + building the chunk message, done here in a plain
-loop without ROS callbacks competing (the floor the node cannot beat). Printed: p50/p95/p99/max of each figure, overhead / baseline,
-and overhead p99 against the 10 ms target.
+loop without ROS callbacks competing (the floor the node cannot beat). Printed: p50/p95/p99/max
+of each figure, overhead / baseline, and overhead p99 against the 10 ms target.
 
     python benchmarks/bench_policy_node.py [--chunks 300] [--compressed] [--size 640x480]
 """
