@@ -33,7 +33,7 @@ from pi0fast_ros.nodes.common import run_node, StartupError
 from pi0fast_ros.nodes.executor_messages import chunk_from_msg, COMMAND_MSG_TYPES
 from pi0fast_ros.nodes.executor_messages import command_msg, diagnostics_msg, status_msg
 from pi0fast_ros.nodes.executor_params import read_executor_parameters
-from pi0fast_ros.nodes.tick_thread import PeriodicThread
+from pi0fast_ros.nodes.tick_thread import PeriodicThread, set_fifo_priority
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -71,6 +71,12 @@ class ExecutorNode(Node):
         self.create_timer(self.options.diagnostics_period_s, self._on_diagnostics,
                           callback_group=io_group, clock=Clock(clock_type=ClockType.STEADY_TIME))
         # The control tick: its own thread on the monotonic clock (see tick_thread.py).
+        if self.options.realtime_priority > 0:
+            # this (main) thread spins the SingleThreadedExecutor of main(): chunks, joint
+            # states, services; 10 below the tick, so it never preempts it
+            error = set_fifo_priority(max(1, self.options.realtime_priority - 10))
+            if error:
+                self.get_logger().warn(f'I/O thread: no SCHED_FIFO priority ({error})')
         self._ticker = PeriodicThread(self.period_s, self._on_tick,
                                       priority=self.options.realtime_priority,
                                       logger=self.get_logger())
@@ -157,7 +163,9 @@ class ExecutorNode(Node):
 
 
 def main(args=None):
-    return run_node(ExecutorNode, args=args)
+    # The control tick has its own thread; chunks, joint states, services and diagnostics
+    # share one executor thread (less Python executor work competing for the GIL).
+    return run_node(ExecutorNode, args=args, num_threads=1)
 
 
 if __name__ == '__main__':
