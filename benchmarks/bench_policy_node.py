@@ -52,6 +52,7 @@ import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
+import torch
 
 SLOTS = ('cam_high', 'cam_left', 'cam_right')
 JOINTS = [f'joint_{i}' for i in range(6)]
@@ -134,7 +135,7 @@ def start_node(checkpoint, compressed, log_path):
     params = [f'checkpoint_path:={checkpoint}', f'action_joint_names:=[{",".join(JOINTS)}]',
               f'camera_slots:=[{",".join(SLOTS)}]', f'camera_topics:=[{",".join(topics)}]',
               'camera_transports:=[' + ','.join(['compressed' if compressed else 'raw'] * 3)
-              + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0']
+              + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0', 'torch_threads:=1']
     cmd = [sys.executable, '-m', 'pi0fast_ros.nodes.policy_node', '--ros-args']
     for param in params:
         cmd += ['-p', param]
@@ -144,6 +145,7 @@ def start_node(checkpoint, compressed, log_path):
 
 def baseline_ms(checkpoint, payloads, width, height, rounds=100):
     """Time the same per-chunk work in a plain loop: conversions, preprocess, chunk msg."""
+    torch.set_num_threads(1)    # as the node (torch_threads 1)
     policy = Pi0FastPolicy.from_pretrained(str(checkpoint))
     converter = ImageConverter()
     stamp = rclpy.clock.Clock().now().to_msg()

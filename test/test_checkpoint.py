@@ -18,7 +18,8 @@ import json
 
 from model_helpers import load_tiny, make_checkpoint, single_torch_thread, SMALL  # noqa: F401
 from pi0fast_ros.core.checkpoint import (
-    CheckpointError, init_random_weights, lerobot_state_dict, load_checkpoint, save_checkpoint)
+    build_model, CheckpointError, init_random_weights, lerobot_state_dict, load_checkpoint,
+    save_checkpoint)
 from pi0fast_ros.core.lerobot_config import default_config_dict
 from pi0fast_ros.core.model.config import EMBED, LEROBOT_PREFIX, LM_HEAD
 import pytest
@@ -309,3 +310,14 @@ def test_random_weights_are_seeded(tmp_path):
     c = init_random_weights(SMALL, seed=4)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a[FULL_LM_HEAD], c[FULL_LM_HEAD])
+
+
+def test_build_model_from_memory_equals_the_loaded_checkpoint(tmp_path):
+    ckpt, weights = load_tiny(tmp_path, dtype='bfloat16')
+    built = build_model(weights, SMALL, dtype='bfloat16')
+    loaded, rebuilt = lerobot_state_dict(ckpt.model), lerobot_state_dict(built)
+    assert all(torch.equal(loaded[k], rebuilt[k]) and loaded[k].dtype == rebuilt[k].dtype
+               for k in loaded)
+    weights.pop(FULL_LM_HEAD)
+    with pytest.raises(CheckpointError, match='missing weight'):
+        build_model(weights, SMALL)

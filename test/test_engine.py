@@ -18,7 +18,10 @@ Static-cache engine vs the independent full-recompute reference and LeRobot's gr
 Every model is a tiny random checkpoint written by save_checkpoint and read by load_checkpoint.
 """
 
-from model_helpers import load_tiny, make_inputs, single_torch_thread, SMALL  # noqa: F401
+import json
+
+from model_helpers import (  # noqa: F401
+    load_tiny, make_checkpoint, make_inputs, single_torch_thread, SMALL)
 from pi0fast_ros.core.model import generate_growing, Pi0FastEngine, TINY
 from pi0fast_ros.core.model.reference import reference_generate
 import pytest
@@ -248,3 +251,14 @@ def test_bad_decoding_arguments_are_refused(tmp_path):
         Pi0FastEngine(ckpt.model, mode='fast')
     with pytest.raises(ValueError, match='cuda_graph needs a CUDA model'):
         Pi0FastEngine(ckpt.model, cuda_graph=True)
+
+
+def test_from_checkpoint_takes_the_default_length_from_config(tmp_path):
+    make_checkpoint(tmp_path, seed=15)
+    config = json.loads((tmp_path / 'config.json').read_text())
+    config['max_action_tokens'] = 12
+    (tmp_path / 'config.json').write_text(json.dumps(config))
+    engine = Pi0FastEngine.from_checkpoint(tmp_path)
+    assert engine.max_action_tokens == 12
+    tokens = engine.sample_actions_fast_kv_cache(*make_inputs(SMALL, 1, 2, (9,), seed=15))
+    assert tokens.shape == (1, 12)

@@ -51,8 +51,9 @@ _DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16}
 _FLOAT_DTYPES = ('F32', 'BF16', 'F16', 'F64')
 _LEGACY_MARKER = 'pi0_paligemma.'
 
-__all__ = ['Checkpoint', 'CheckpointError', 'ProcessorFiles', 'init_random_weights',
-           'lerobot_state_dict', 'load_checkpoint', 'read_config', 'save_checkpoint']
+__all__ = ['Checkpoint', 'CheckpointError', 'ProcessorFiles', 'build_model',
+           'init_random_weights', 'lerobot_state_dict', 'load_checkpoint', 'read_config',
+           'save_checkpoint']
 
 _log = logging.getLogger(__name__)
 
@@ -265,6 +266,23 @@ def _some(items, limit=8):
     return ', '.join(items[:limit]) + more
 
 
+def build_model(state_dict, arch=None, dtype='float32', device='cpu'):
+    """
+    Build a PaliGemma from an in-memory {LeRobot name: tensor} dict (init_random_weights).
+
+    Same validation and dtype rule as load_checkpoint; arch supplies the head counts.
+    """
+    dtype = resolve_dtype(dtype)
+    names = _relative_names(state_dict, 'state_dict')
+    expected = expected_shapes(_validated_arch(state_dict, names, arch))
+    with torch.device('meta'):
+        model = PaliGemma(arch)
+    model.load_state_dict({to_module_name(rel): state_dict[names[rel]].to(
+        device=device, dtype=dtype_for(rel, dtype)) for rel in expected},
+        strict=True, assign=True)
+    return model.eval().requires_grad_(False)
+
+
 def lerobot_state_dict(model):
     """Export a PaliGemma as {full LeRobot weight name: tensor}, the tied table as lm_head."""
     return {LEROBOT_PREFIX + to_weight_name(k): v for k, v in model.state_dict().items()}
@@ -290,6 +308,18 @@ def save_checkpoint(out_dir, config_dict, state_dict, *, arch=None):
                for rel, key in names.items() if rel != EMBED}
     if EMBED in names:
         _check_tie(tensors[LEROBOT_PREFIX + LM_HEAD], state_dict[names[EMBED]], 'state_dict')
+    inferred = _validated_arch(state_dict, names, arch)
+    metadata = {'format': 'pt', LEROBOT_PREFIX + EMBED: LEROBOT_PREFIX + LM_HEAD,
+                ARCH_METADATA_KEY: inferred.to_json()}
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / MODEL_FILE, lambda p: save_file(tensors, str(p), metadata=metadata))
+    _atomic_write(out / CONFIG_FILE, lambda p: p.write_text(
+        json.dumps(config_dict, indent=4) + '\n', encoding='utf-8'))
+    return out
+
+
+def _validated_arch(state_dict, names, arch):
+    """Infer and check the sizes of an in-memory state dict (arch gives the head counts)."""
     shapes = {rel: tuple(state_dict[key].shape) for rel, key in names.items()}
     hints = None if arch is None else {k: getattr(arch, k) for k in (
         'num_heads', 'num_kv_heads', 'head_dim', 'vision_heads')}
@@ -298,13 +328,7 @@ def save_checkpoint(out_dir, config_dict, state_dict, *, arch=None):
     except ArchError as e:
         raise CheckpointError(f'state_dict: {e}') from e
     _check_names(shapes, expected_shapes(inferred), 'state_dict')
-    metadata = {'format': 'pt', LEROBOT_PREFIX + EMBED: LEROBOT_PREFIX + LM_HEAD,
-                ARCH_METADATA_KEY: inferred.to_json()}
-    out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / MODEL_FILE, lambda p: save_file(tensors, str(p), metadata=metadata))
-    _atomic_write(out / CONFIG_FILE, lambda p: p.write_text(
-        json.dumps(config_dict, indent=4) + '\n', encoding='utf-8'))
-    return out
+    return inferred
 
 
 def _atomic_write(target, write):

@@ -76,6 +76,16 @@ class Pi0FastEngine:
         self._graph = None
         self._restricted = None  # (ids tuple, ids tensor, weight rows)
 
+    @classmethod
+    def from_checkpoint(cls, path, *, dtype=None, device='cpu', arch_hints=None, progress=None,
+                        **engine_options):
+        """Load a LeRobot pi0_fast directory (checkpoint.load_checkpoint) -> engine."""
+        from ..checkpoint import load_checkpoint  # the checkpoint module imports this package
+        ckpt = load_checkpoint(path, dtype=dtype, device=device, arch_hints=arch_hints,
+                               progress=progress)
+        engine_options.setdefault('max_action_tokens', ckpt.config.max_action_tokens)
+        return cls(ckpt.model, **engine_options)
+
     @torch.inference_mode()
     def sample_actions_fast_kv_cache(self, images, img_masks, tokens, masks,
                                      max_decoding_steps=None, temperature=0.0, *,

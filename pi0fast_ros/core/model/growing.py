@@ -21,6 +21,8 @@ RoPE, materialise the repeated K/V. Kept as the benchmark baseline and as a same
 cross-check of the static-cache engine; always decodes all steps.
 """
 
+import time
+
 import torch
 
 from .layers import additive_mask, repeat_kv, rope_cos_sin, rope_inv_freq, sdpa
@@ -28,8 +30,14 @@ from .prefix import build_prefix
 
 
 @torch.inference_mode()
-def generate_growing(model, images, img_masks, tokens, masks, max_steps, bos_token_id=2):
-    """Greedy tokens [B, max_steps], decoded the way LeRobot's KV loop does."""
+def generate_growing(model, images, img_masks, tokens, masks, max_steps, bos_token_id=2,
+                     timings=None):
+    """
+    Decode greedy tokens [B, max_steps] the way LeRobot's KV loop does.
+
+    timings: optional dict, filled with prefill_ms and decode_ms.
+    """
+    t0 = _now(model.device)
     arch, dtype = model.arch, model.compute_dtype
     n_rep, scale = arch.num_heads // arch.num_kv_heads, arch.head_dim ** -0.5
     inv_freq = rope_inv_freq(arch.head_dim, arch.rope_theta, model.device)
@@ -50,6 +58,7 @@ def generate_growing(model, images, img_masks, tokens, masks, max_steps, bos_tok
     hidden = model.gemma(prefix.embeddings, cos, sin, attend_with(prefix.mask))
     token = model.lm_head(model.gemma.norm(hidden)[:, -1:])[:, -1].argmax(-1, keepdim=True)
     out, pad = [token], prefix.pad
+    t1 = _now(model.device)
     for _ in range(1, max_steps):
         pad = torch.cat([pad, torch.ones_like(pad[:, :1])], dim=1)
         positions = pad.sum(dim=1, keepdim=True) - 1
@@ -58,4 +67,12 @@ def generate_growing(model, images, img_masks, tokens, masks, max_steps, bos_tok
         hidden = model.gemma(model.embed_tokens(token), cos, sin, attend_with(mask))
         token = model.lm_head(model.gemma.norm(hidden))[:, -1].argmax(-1, keepdim=True)
         out.append(token)
+    if timings is not None:
+        timings.update(prefill_ms=(t1 - t0) * 1e3, decode_ms=(_now(model.device) - t1) * 1e3)
     return torch.cat(out, dim=1)
+
+
+def _now(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
