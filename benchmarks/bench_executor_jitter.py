@@ -299,7 +299,7 @@ def _run(args, graph, monitor, params, names, period_s):
 
 def _with_priority(params, priority):
     doc = yaml.safe_load(pathlib.Path(params).read_text())
-    doc['executor_node']['ros__parameters']['realtime_priority'] = priority
+    doc['/**/executor_node']['ros__parameters']['realtime_priority'] = priority
     path = pathlib.Path(params).with_name(f'params_prio{priority}.yaml')
     path.write_text(yaml.safe_dump(doc))
     return path
