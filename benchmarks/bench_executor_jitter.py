@@ -143,13 +143,13 @@ def make_params(tmp):
     checkpoint = make_random_checkpoint(pathlib.Path(tmp) / 'checkpoint', cameras=CAMERAS,
                                         state_dim=len(names), action_dim=len(names),
                                         chunk_size=50, scripted=True)
-    config['policy_node']['ros__parameters'].update(
+    config['/**/policy_node']['ros__parameters'].update(
         checkpoint_path=str(checkpoint), camera_slots=list(CAMERAS),
         camera_topics=[f'cameras/{c}/image_raw' for c in CAMERAS],
         camera_transports=['raw'] * 3, instruction='pick up the cube')
     path = pathlib.Path(tmp) / 'params.yaml'
     path.write_text(yaml.safe_dump(config))
-    return path, names, config['executor_node']['ros__parameters']['control_rate_hz']
+    return path, names, config['/**/executor_node']['ros__parameters']['control_rate_hz']
 
 
 class Monitor:

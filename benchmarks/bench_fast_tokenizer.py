@@ -69,15 +69,26 @@ class HfBaseline:
                                   norm='ortho')
 
 
-def per_chunk_us(fn, items, rounds):
-    """Median over rounds of the mean time per item, in microseconds."""
-    times = []
+def _mean_us(fn, items):
+    start = time.perf_counter()
+    for item in items:
+        fn(item)
+    return (time.perf_counter() - start) / len(items) * 1e6
+
+
+def compare(ours, base, items, rounds):
+    """
+    Time ours and the baseline alternately, round by round (the machine is shared).
+
+    Returns (ours us/item, baseline us/item, speed-up): medians over rounds, the speed-up being
+    the median of the per-round ratios.
+    """
+    mine, theirs = [], []
     for _ in range(rounds):
-        start = time.perf_counter()
-        for item in items:
-            fn(item)
-        times.append((time.perf_counter() - start) / len(items))
-    return float(np.median(times)) * 1e6
+        mine.append(_mean_us(ours, items))
+        theirs.append(_mean_us(base, items) if base else float('nan'))
+    mine, theirs = np.array(mine), np.array(theirs)
+    return float(np.median(mine)), float(np.median(theirs)), float(np.median(theirs / mine))
 
 
 def bench_shape(horizon, dim, args):
@@ -92,31 +103,28 @@ def bench_shape(horizon, dim, args):
     print(f'tokens/chunk: FAST mean {lengths.mean():.1f} (p99 {np.percentile(lengths, 99):.0f}, '
           f'max {lengths.max()}) vs per-dim binning {horizon * dim} -> '
           f'{horizon * dim / lengths.mean():.2f}x fewer')
-    ours = {
-        'encode': per_chunk_us(tok.encode, chunks, args.rounds),
-        'decode': per_chunk_us(lambda i: tok.decode(i, mode='relaxed'), ids, args.rounds),
-    }
-    batched = per_chunk_us(lambda c: tok.encode(c), [chunks], args.rounds) / len(chunks)
-    print(f'ours: encode {ours["encode"]:.1f} us/chunk (batched [B,H,D]: {batched:.1f}), '
-          f'decode {ours["decode"]:.1f} us/chunk')
+    base = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tok.save_pretrained(tmp)
             base = HfBaseline(tmp, tok)
+        same = all(base.encode(c) == i for c, i in zip(chunks, ids)) and all(
+            np.allclose(base.decode(i, horizon, dim), tok.decode(i), rtol=0, atol=1e-12)
+            for i in ids)
+        print(f'HF baseline gives identical ids and actions: {same}')
     except ImportError:
-        print('baseline: transformers not installed, skipped')
-        return
-    same = all(base.encode(c) == i for c, i in zip(chunks, ids)) and all(
-        np.allclose(base.decode(i, horizon, dim), tok.decode(i), rtol=0, atol=1e-12)
-        for i in ids)
-    hf = {
-        'encode': per_chunk_us(base.encode, chunks, args.rounds),
-        'decode': per_chunk_us(lambda i: base.decode(i, horizon, dim), ids, args.rounds),
-    }
-    print(f'HF baseline: encode {hf["encode"]:.1f} us/chunk, decode {hf["decode"]:.1f} '
-          f'us/chunk (identical results: {same})')
-    print(f'speed-up vs HF: encode {hf["encode"] / ours["encode"]:.2f}x, decode '
-          f'{hf["decode"] / ours["decode"]:.2f}x')
+        print('baseline: transformers not installed, timing ours only')
+    rows = [
+        ('encode', tok.encode, base and base.encode, chunks),
+        ('decode', lambda i: tok.decode(i, mode='relaxed'),
+         base and (lambda i: base.decode(i, horizon, dim)), ids),
+    ]
+    for name, mine, theirs, items in rows:
+        us, base_us, ratio = compare(mine, theirs, items, args.rounds)
+        print(f'{name}: ours {us:8.1f} us/chunk | HF baseline {base_us:8.1f} us/chunk | '
+              f'speed-up {ratio:.2f}x')
+    batched, _, _ = compare(tok.encode, None, [chunks], args.rounds)
+    print(f'encode batched [B={len(chunks)}, H, D]: {batched / len(chunks):.1f} us/chunk')
 
 
 def main(argv=None):

@@ -45,15 +45,18 @@ def wait_for(predicate, timeout, interval=0.02):
         time.sleep(interval)
 
 
-def _ros_value(value):
-    # -p name:=value is parsed as YAML by rcl
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    if isinstance(value, (list, tuple)):
-        return '[' + ', '.join(_ros_value(v) for v in value) + ']'
-    if isinstance(value, str):
-        return "'" + value + "'" if value else "''"
-    return repr(value)
+def write_params_file(path, params, node='/**/*'):
+    """
+    Write params as a ROS parameters file for node (default: any node in any namespace).
+
+    NodeProcess passes `params` this way, after params_file, instead of `-p` rules: rcl files
+    `-p` under the `/**` key, which merges into a config file's `/**` section and so loses to
+    its `/**/<node>` section. A later `/**/*` entry is applied after both and wins.
+    """
+    import yaml
+    with open(path, 'w', encoding='utf-8') as f:
+        yaml.safe_dump({node: {'ros__parameters': dict(params)}}, f, default_flow_style=False)
+    return path
 
 
 class NodeProcess:
@@ -70,10 +73,12 @@ class NodeProcess:
             cmd += ['-r', f'{src}:={dst}']
         if params_file:
             cmd += ['--params-file', str(params_file)]
-        for key, value in (params or {}).items():
-            cmd += ['-p', f'{key}:={_ros_value(value)}']
+        stem = f'{(name or module).split(".")[-1]}-{id(self)}'
+        if params:
+            cmd += ['--params-file', str(write_params_file(
+                pathlib.Path(log_dir) / f'{stem}-params.yaml', params))]
         self.cmd = cmd
-        self.log_path = pathlib.Path(log_dir) / f'{(name or module).split(".")[-1]}-{id(self)}.log'
+        self.log_path = pathlib.Path(log_dir) / f'{stem}.log'
         self._log = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})},
@@ -114,6 +119,7 @@ class Probe:
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
         self._lock = threading.Lock()
+        self._clients = {}
 
     def collect(self, msg_type, topic, qos=10, raw=False):
         """Subscribe and return a list that fills with (receive_monotonic_s, msg) pairs."""
@@ -126,18 +132,62 @@ class Probe:
         self.node.create_subscription(msg_type, topic, _cb, qos, raw=raw)
         return received
 
+    def every(self, period_s, fn):
+        """
+        Call fn() every period_s on the probe's executor; return a function that stops it.
+
+        The timer is cancelled from inside its own callback: cancelling a timer from the test
+        thread races with the executor (rclpy Jazzy), and the failed timer call can leave the
+        node's default callback group busy for good, so that no service response is ever
+        handled again.
+        """
+        active = [True]
+
+        def _tick():
+            if active[0]:
+                fn()
+            else:
+                timer.cancel()
+
+        timer = self.node.create_timer(period_s, _tick)
+
+        def stop():
+            active[0] = False
+        return stop
+
     def publisher(self, msg_type, topic, qos=10):
         return self.node.create_publisher(msg_type, topic, qos if qos is not None
                                           else QoSProfile(depth=10))
 
-    def call(self, srv_type, name, request, timeout=10.0):
-        client = self.node.create_client(srv_type, name)
+    def call(self, srv_type, name, request, timeout=10.0, retries=0):
+        """
+        Call a service; raise TimeoutError when it is not there or does not answer.
+
+        Under heavy load a response can be lost while the server has not yet matched a new
+        client's response reader (rmw_fastrtps); clients are therefore kept per service, and
+        `retries` re-sends the request (only for idempotent requests, e.g. parameter calls).
+        """
+        client = self.client(srv_type, name)
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f'service {name} not available after {timeout} s')
-        future = client.call_async(request)
-        if not wait_for(future.done, timeout):
-            raise TimeoutError(f'service {name} did not answer in {timeout} s')
-        return future.result()
+        for attempt in range(retries + 1):
+            future = client.call_async(request)
+            if wait_for(future.done, timeout):
+                return future.result()
+        raise TimeoutError(f'service {name} did not answer in {timeout} s '
+                           f'({retries + 1} attempts)')
+
+    def client(self, srv_type, name):
+        """
+        Return this probe's client for a service, created on first use.
+
+        Creating it early (before the node under test is up) gives DDS discovery time to match
+        the response path too, which avoids the lost-first-response race described in call().
+        """
+        key = (srv_type, name)
+        if key not in self._clients:
+            self._clients[key] = self.node.create_client(srv_type, name)
+        return self._clients[key]
 
     def set_parameters(self, node_name, values, timeout=10.0):
         """Set parameters on another node; return the list of SetParametersResult."""
@@ -145,13 +195,15 @@ class Probe:
         request = SetParameters.Request()
         request.parameters = [Parameter(k, value=v).to_parameter_msg()
                               for k, v in values.items()]
-        return self.call(SetParameters, f'{node_name}/set_parameters', request, timeout).results
+        return self.call(SetParameters, f'{node_name}/set_parameters', request, timeout,
+                         retries=2).results
 
     def get_parameters(self, node_name, names, timeout=10.0):
         from rcl_interfaces.srv import GetParameters
         request = GetParameters.Request()
         request.names = list(names)
-        response = self.call(GetParameters, f'{node_name}/get_parameters', request, timeout)
+        response = self.call(GetParameters, f'{node_name}/get_parameters', request, timeout,
+                             retries=2)
         return [parameter_value_to_python(v) for v in response.values]
 
     def now(self):

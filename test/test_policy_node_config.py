@@ -70,7 +70,7 @@ def test_bad_slot_mappings_are_refused(slots, topics, match):
 @pytest.mark.parametrize('name', ['so100.yaml', 'aloha.yaml'])
 def test_config_files_have_a_consistent_policy_node_section(name):
     doc = yaml.safe_load((CONFIG_DIR / name).read_text())
-    params = doc['policy_node']['ros__parameters']
+    params = doc['/**/policy_node']['ros__parameters']
     shared = doc['/**']['ros__parameters']
     cams = parse_cameras(params['camera_slots'], params['camera_topics'],
                          params['camera_transports'])

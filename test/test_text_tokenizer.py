@@ -117,3 +117,13 @@ def test_special_token_names_come_from_side_files(tmp_path, tok_dir):
         {'bos_token': {'content': '<eos>'}, 'pad_token': '<unk>'}))
     tok = TextTokenizer.from_pretrained(tmp_path)
     assert (tok.bos_id, tok.pad_id) == (1, 3)
+
+
+def test_training_target_flags_behave_like_paligemma(tok, tok_dir):
+    # LeRobot builds training targets with add_eos_token=True, add_bos_token=False (TP:388-393):
+    # "|" must then encode as ["|", EOS], as with the real PaliGemma tokenizer.
+    transformers = pytest.importorskip('transformers')
+    hf = transformers.AutoTokenizer.from_pretrained(str(tok_dir), add_eos_token=True,
+                                                    add_bos_token=False)
+    assert hf.encode('|') == [tok.end_marker_id, tok.eos_id]
+    assert hf.encode('Action: ', add_special_tokens=False) == list(tok.action_prefix_ids)

@@ -116,12 +116,13 @@ def build_text_tokenizer(out_dir, *, n_loc=1024, n_seg=128, extra_words=()):
 
 
 def _write_side_files(out_dir):
-    # PreTrainedTokenizerFast (not GemmaTokenizerFast): both transformers 4.x and 5.x then
-    # take tokenizer.json verbatim instead of rebuilding the pipeline from a SentencePiece
-    # model we do not ship.
+    # GemmaTokenizerFast, as PaliGemma's: transformers 4.x and 5.x take tokenizer.json verbatim
+    # and, like for PaliGemma, honour add_bos_token / add_eos_token (LeRobot's training-target
+    # tokenizer uses add_eos_token=True, add_bos_token=False; TP:388-393). A plain
+    # PreTrainedTokenizerFast would ignore those flags in 4.x.
     special = {'bos_token': '<bos>', 'eos_token': '<eos>', 'pad_token': '<pad>',
                'unk_token': '<unk>'}
-    config = {'tokenizer_class': 'PreTrainedTokenizerFast', 'model_max_length': 1000000,
+    config = {'tokenizer_class': 'GemmaTokenizerFast', 'model_max_length': 1000000,
               'padding_side': 'right', 'add_bos_token': True, 'add_eos_token': False,
               'clean_up_tokenization_spaces': False, **special}
     (out_dir / 'tokenizer_config.json').write_text(json.dumps(config, indent=2) + '\n')

@@ -12,14 +12,169 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The bringup tool (not implemented yet)."""
+"""
+pi0fast-bringup: start the launch file's graph where `ros2 launch` is not available.
 
+    pi0fast-bringup --config config/so100.yaml --fake-hardware --checkpoint CKPT \
+        [--record DIR] [--duration 60] [--instruction 'pick up the cube'] [--namespace NS]
+
+The nodes and their parameters come from pi0fast_ros/graph.py and the config file, exactly as
+launch/<embodiment>.launch.py starts them; each node runs as `python -m pi0fast_ros.nodes.<x>
+--ros-args ...` in its own process group, its output prefixed with its name. Ctrl-C (SIGINT)
+or SIGTERM, the end of --duration, or (with --exit-on-node-failure) a node failing stops the
+graph: one SIGINT per node, newest first, then SIGTERM / SIGKILL for a node that does not exit
+within --stop-timeout. Exit status 0 when every node ended cleanly.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+import threading
+import time
+
+from ..graph import EMBODIMENTS, graph_nodes, GraphOptions, ros_args, write_overrides
+
+CLEAN_EXIT = (0, -signal.SIGINT, 130)
+
+
+def resolve_config(value):
+    """Return a config path; an embodiment name ('so100') resolved to the installed config file."""
+    if os.path.isfile(value) or value not in EMBODIMENTS:
+        return value
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return os.path.join(get_package_share_directory('pi0fast_ros'), 'config',
+                            f'{value}.yaml')
+    except (ImportError, LookupError, ValueError):
+        return value
+
+
+class Child:
+    """One node process; its output is copied line by line to ours with a [name] prefix."""
+
+    def __init__(self, spec, options, params_dir, log_dir=None):
+        self.spec = spec
+        overrides = write_overrides(spec, params_dir)
+        self.cmd = [sys.executable, '-u', '-m', spec.module] + ros_args(spec, options, overrides)
+        env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+        # Own process group: a terminal's Ctrl-C reaches only us, and we forward exactly one
+        # SIGINT (a node that sees two may skip its clean shutdown).
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        self._log = open(os.path.join(log_dir, f'{spec.name}.log'), 'w') if log_dir else None
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self):
+        for raw in iter(self.proc.stdout.readline, b''):
+            line = raw.decode(errors='replace').rstrip('\n')
+            print(f'[{self.spec.name}] {line}', flush=True)
+            if self._log:
+                self._log.write(line + '\n')
+                self._log.flush()
+
+    def stop(self, timeout):
+        """SIGINT, then SIGTERM, then SIGKILL, each given timeout seconds; returns the code."""
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            if self.proc.poll() is not None:
+                break
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                print(f'[bringup] {self.spec.name} did not exit on {sig.name}', flush=True)
+        self._thread.join(timeout=2.0)
+        if self._log:
+            self._log.close()
+        return self.proc.returncode
+
+
+def _parse(argv):
+    ap = argparse.ArgumentParser(prog='pi0fast-bringup', description=__doc__.split('\n\n')[0])
+    ap.add_argument('--config', required=True,
+                    help=f'parameters file, or an embodiment name {list(EMBODIMENTS)}')
+    ap.add_argument('--checkpoint', default='', help='pi0_fast checkpoint directory')
+    ap.add_argument('--device', default='', help='torch device for the policy')
+    ap.add_argument('--instruction', default='', help='task instruction to start with')
+    ap.add_argument('--fake-hardware', action='store_true', help='start fake_robot')
+    ap.add_argument('--record', metavar='DIR', default=None,
+                    help='start rollout_recorder writing bags under DIR')
+    ap.add_argument('--namespace', default='', help='namespace of the whole graph')
+    ap.add_argument('--log-level', default='info')
+    ap.add_argument('--duration', type=float, default=0.0,
+                    help='stop after this many seconds (0 = until Ctrl-C)')
+    ap.add_argument('--exit-on-node-failure', action='store_true',
+                    help='stop the graph when a node exits with an error')
+    ap.add_argument('--stop-timeout', type=float, default=15.0,
+                    help='seconds each stop signal is given before the next')
+    ap.add_argument('--log-dir', default=None, help='also write <node>.log files here')
+    return ap.parse_args(argv)
+
+
+def _options(args):
+    return GraphOptions(
+        config_file=resolve_config(args.config), checkpoint=args.checkpoint,
+        device=args.device, instruction=args.instruction, fake_hardware=args.fake_hardware,
+        record=args.record is not None, record_dir=args.record or '',
+        namespace=args.namespace, log_level=args.log_level)
+
+
+def _wait(children, args, stop_event):
+    """Block until a stop reason; return (reason, failed)."""
+    deadline = time.monotonic() + args.duration if args.duration > 0 else None
+    reported = set()
+    while not stop_event.wait(0.2):
+        if deadline is not None and time.monotonic() >= deadline:
+            return f'duration of {args.duration:g} s reached', False
+        for child in children:
+            code = child.proc.poll()
+            if code is None or child in reported:
+                continue
+            reported.add(child)
+            print(f'[bringup] {child.spec.name} exited with code {code}', flush=True)
+            if code not in CLEAN_EXIT and args.exit_on_node_failure:
+                return f'{child.spec.name} failed', True
+        if len(reported) == len(children):
+            return 'every node exited', False
+    return 'stop requested (signal)', False
+
+
+def run(args):
+    """Start the graph, wait for a stop reason, stop it; return the exit status."""
+    options = _options(args)
+    specs = graph_nodes(options)
+    if args.log_dir:
+        os.makedirs(args.log_dir, exist_ok=True)
+    stop_event = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop_event.set())
+    children, reason, failed = [], 'start-up failed', True
+    params_dir = tempfile.mkdtemp(prefix='pi0fast_bringup_')
+    try:
+        for spec in specs:
+            children.append(Child(spec, options, params_dir, args.log_dir))
+            print(f'[bringup] started {spec.name} (pid {children[-1].proc.pid}): '
+                  f'{" ".join(children[-1].cmd)}', flush=True)
+        reason, failed = _wait(children, args, stop_event)
+    finally:
+        print(f'[bringup] stopping ({reason})', flush=True)
+        codes = {c.spec.name: c.stop(args.stop_timeout) for c in reversed(children)}
+        shutil.rmtree(params_dir, ignore_errors=True)
+    print(f'[bringup] exit codes: {codes}', flush=True)
+    return 1 if failed or any(c not in CLEAN_EXIT for c in codes.values()) else 0
 
 
 def main(argv=None):
-    sys.stderr.write('pi0fast_ros bringup: not yet available in this version.\n')
-    return 1
+    args = _parse(argv)
+    try:
+        return run(args)
+    except FileNotFoundError as exc:
+        print(f'[bringup] {exc}', file=sys.stderr)
+        return 2
 
 
 if __name__ == '__main__':

@@ -1,0 +1,147 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The node graph of a bring-up, described once for every launcher.
+
+`ros2 launch pi0fast_ros so100.launch.py` (launch/, via launch_support.py) and the pip-
+environment `pi0fast-bringup` (tools/bringup.py) both call `graph_nodes(options)` and start
+exactly the nodes it returns, each with the embodiment's config file as its parameters file and
+the few per-run overrides listed here (checkpoint, device, instruction, recording). Everything
+else lives in the config file. No ROS import here: it is plain data.
+"""
+
+import dataclasses
+import os
+
+EMBODIMENTS = ('so100', 'aloha')     # config/<name>.yaml, launch/<name>.launch.py
+POLICY_NODE = 'policy_node'
+EXECUTOR_NODE = 'executor_node'
+FAKE_ROBOT = 'fake_robot'
+RECORDER = 'rollout_recorder'
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphOptions:
+    """
+    One bring-up's choices (launch arguments / bringup flags).
+
+    Empty strings keep the config file's value. record_dir '' = the recorder's output_dir.
+    """
+
+    config_file: str
+    checkpoint: str = ''
+    device: str = ''
+    instruction: str = ''
+    fake_hardware: bool = False
+    record: bool = False
+    record_dir: str = ''
+    namespace: str = ''
+    log_level: str = 'info'
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeSpec:
+    """One node to start: `ros2 run pi0fast_ros <executable>` == `python -m <module>`."""
+
+    executable: str
+    name: str
+    overrides: dict           # parameters set on top of the config file
+
+    @property
+    def module(self):
+        return f'pi0fast_ros.nodes.{self.executable}'
+
+
+def _set_if(values, key, value):
+    if value:
+        values[key] = value
+    return values
+
+
+def graph_nodes(options):
+    """Return the NodeSpecs of the graph for options, in start order (robot side first)."""
+    if not os.path.isfile(options.config_file):
+        raise FileNotFoundError(f'config file {options.config_file!r} does not exist')
+    checkpoint = os.path.abspath(os.path.expanduser(options.checkpoint)) \
+        if options.checkpoint else ''
+    policy = _set_if({}, 'checkpoint_path', checkpoint)
+    _set_if(policy, 'device', options.device)
+    _set_if(policy, 'instruction', options.instruction)
+    nodes = []
+    if options.fake_hardware:
+        nodes.append(NodeSpec(FAKE_ROBOT, FAKE_ROBOT, {}))
+    if options.record:
+        recorder = {'autostart': True,
+                    'config_file': os.path.abspath(options.config_file)}
+        _set_if(recorder, 'checkpoint', checkpoint)
+        _set_if(recorder, 'output_dir', os.path.abspath(os.path.expanduser(options.record_dir))
+                if options.record_dir else '')
+        nodes.append(NodeSpec(RECORDER, RECORDER, recorder))
+    nodes.append(NodeSpec(EXECUTOR_NODE, EXECUTOR_NODE, {}))
+    nodes.append(NodeSpec(POLICY_NODE, POLICY_NODE, policy))
+    return nodes
+
+
+def overrides_yaml(spec):
+    """
+    Render the per-run overrides of spec as a ROS parameters file (text).
+
+    Keyed `/**/<node name>`, like the config file's node sections: rcl merges a later file's
+    entry for the same key over the earlier one, so these values win over the config file's
+    (a `-p` rule or a `/**` entry would merge into the config's `/**` section and lose to its
+    node section), in any namespace.
+    """
+    import yaml
+    return yaml.safe_dump({f'/**/{spec.name}': {'ros__parameters': dict(spec.overrides)}},
+                          default_flow_style=False)
+
+
+def write_overrides(spec, directory):
+    """Write overrides_yaml(spec) to <directory>/<name>_overrides.yaml; None if no overrides."""
+    if not spec.overrides:
+        return None
+    path = os.path.join(directory, f'{spec.name}_overrides.yaml')
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(overrides_yaml(spec))
+    return path
+
+
+def ros_args(spec, options, overrides_file=None):
+    """Return the `--ros-args ...` command-line tail that starts spec as launch does."""
+    args = ['--ros-args', '-r', f'__node:={spec.name}']
+    if options.namespace:
+        args += ['-r', f'__ns:={normalize_namespace(options.namespace)}']
+    args += ['--params-file', os.path.abspath(options.config_file)]
+    if overrides_file:
+        args += ['--params-file', overrides_file]
+    if options.log_level:
+        args += ['--log-level', options.log_level]
+    return args
+
+
+def normalize_namespace(namespace):
+    """'robot1' or '/robot1/' -> '/robot1' ('' stays '')."""
+    namespace = namespace.strip().strip('/')
+    return '/' + namespace if namespace else ''
+
+
+def parse_bool(text):
+    """Parse a launch-argument boolean: true/false/1/0/yes/no (case-insensitive)."""
+    lowered = str(text).strip().lower()
+    if lowered in ('true', '1', 'yes', 'on'):
+        return True
+    if lowered in ('false', '0', 'no', 'off', ''):
+        return False
+    raise ValueError(f'not a boolean: {text!r} (use true or false)')

@@ -1,0 +1,99 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The launch description behind launch/so100.launch.py and launch/aloha.launch.py.
+
+Needs ROS 2's launch and launch_ros (a real ROS 2 installation; they are not on PyPI). The
+nodes come from graph.graph_nodes(), the same description pi0fast-bringup starts, so the two
+launchers cannot drift apart. Launch arguments are resolved at launch time (OpaqueFunction),
+then turned into plain launch_ros Node actions.
+"""
+
+import os
+import tempfile
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from .graph import (EMBODIMENTS, graph_nodes, GraphOptions, normalize_namespace, parse_bool,
+                    write_overrides)
+
+PACKAGE = 'pi0fast_ros'
+
+ARGUMENTS = (
+    # name, default ('{config}' = the embodiment's installed config file), description
+    ('config_file', '{config}', 'Parameters file for every node (one per embodiment).'),
+    ('checkpoint', '', 'LeRobot pi0_fast checkpoint directory; "" = checkpoint_path in the '
+     'config file.'),
+    ('device', '', 'Torch device for the policy (cpu, cuda, cuda:N, mps); "" = as in the config '
+     'file.'),
+    ('fake_hardware', 'false', 'Start fake_robot (simulated arm + rendered cameras) instead '
+     'of expecting a robot driver.'),
+    ('record', 'false', 'Start rollout_recorder: one MCAP bag per rollout.'),
+    ('record_dir', '', 'Where rollouts go; "" = rollout_recorder output_dir in the config '
+     'file.'),
+    ('instruction', '', 'Task instruction to start with; "" = as in the config file (or wait '
+     'for one on policy_node/instruction).'),
+    ('namespace', '', 'Namespace for the whole graph (all topic names are relative).'),
+    ('log_level', 'info', 'Log level of every node (debug, info, warn, error).'),
+)
+
+
+def config_path(embodiment):
+    """Return the installed config/<embodiment>.yaml."""
+    if embodiment not in EMBODIMENTS:
+        raise ValueError(f'unknown embodiment {embodiment!r}; use one of {EMBODIMENTS}')
+    return os.path.join(get_package_share_directory(PACKAGE), 'config', f'{embodiment}.yaml')
+
+
+def generate_launch_description_for(embodiment):
+    """Build the LaunchDescription of one embodiment's graph (see the module docstring)."""
+    default_config = config_path(embodiment)
+    declared = [DeclareLaunchArgument(name, default_value=default.format(config=default_config),
+                                      description=text)
+                for name, default, text in ARGUMENTS]
+    return LaunchDescription(declared + [OpaqueFunction(function=_nodes)])
+
+
+def options_from_context(context):
+    """Build GraphOptions from the resolved launch arguments."""
+    value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
+    return GraphOptions(
+        config_file=value['config_file'], checkpoint=value['checkpoint'],
+        device=value['device'], instruction=value['instruction'],
+        fake_hardware=parse_bool(value['fake_hardware']), record=parse_bool(value['record']),
+        record_dir=value['record_dir'], namespace=value['namespace'],
+        log_level=value['log_level'])
+
+
+def _nodes(context, *args, **kwargs):
+    options = options_from_context(context)
+    namespace = normalize_namespace(options.namespace)
+    # Per-run overrides go in a params file after the config file (see graph.overrides_yaml
+    # for why not a dict, which launch_ros would key '/**' without a namespace).
+    params_dir = tempfile.mkdtemp(prefix='pi0fast_launch_')
+    nodes = []
+    for spec in graph_nodes(options):
+        overrides = write_overrides(spec, params_dir)
+        nodes.append(Node(
+            package=PACKAGE, executable=spec.executable, name=spec.name,
+            namespace=namespace or None, output='screen', emulate_tty=True,
+            parameters=[options.config_file] + ([overrides] if overrides else []),
+            arguments=['--ros-args', '--log-level', options.log_level],
+            additional_env={'PYTHONUNBUFFERED': '1'}))
+    return nodes

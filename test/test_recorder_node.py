@@ -1,0 +1,187 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""rollout_recorder as a process: services, instruction rollover, what lands in the bags."""
+
+import json
+import pathlib
+
+from harness import CONFIG_DIR, wait_for
+from pi0fast_ros.recording.bag_writer import TYPESTORE
+import pytest
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosbags.highlevel import AnyReader
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+import yaml
+
+pytestmark = pytest.mark.ros
+MODULE = 'pi0fast_ros.nodes.rollout_recorder'
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def read_bag(path):
+    with AnyReader([pathlib.Path(path)], default_typestore=TYPESTORE) as reader:
+        return [(c.topic, t, reader.deserialize(raw, c.msgtype))
+                for c, t, raw in reader.messages()]
+
+
+def custom_data(path):
+    meta = yaml.safe_load((pathlib.Path(path) / 'metadata.yaml').read_text())
+    return meta['rosbag2_bagfile_information']['custom_data']
+
+
+def trigger(probe, service, duplicate_prefix=None, attempts=2):
+    """
+    Call a Trigger service, again while no answer comes (see harness.Probe.call).
+
+    Only for calls whose repetition is recognisable: a repeated start answers 'already
+    recording to <bag>' and a repeated stop 'not recording'. duplicate_prefix is that answer's
+    prefix; a retry that gets it reports the first call's success.
+    """
+    for attempt in range(attempts):
+        try:
+            response = probe.call(Trigger, service, Trigger.Request(), timeout=8.0)
+        except TimeoutError:
+            if duplicate_prefix is None or attempt == attempts - 1:
+                raise
+            continue
+        if attempt and not response.success and response.message.startswith(duplicate_prefix):
+            response.success, response.message = True, response.message[len(duplicate_prefix):]
+        return response
+
+
+def prepare_clients(probe):
+    for name in ('rollout_recorder/start', 'rollout_recorder/stop'):
+        probe.client(Trigger, name)
+
+
+def publish_until(probe, pub, make_msg, done, timeout=20.0):
+    """Publish make_msg() every 20 ms until done() (a count-based condition) or timeout."""
+    stop = probe.every(0.02, lambda: pub.publish(make_msg()))
+    try:
+        return wait_for(done, timeout)
+    finally:
+        stop()
+
+
+def start_recorder(spawn, tmp_path, **params):
+    params = {'output_dir': str(tmp_path / 'rollouts'), 'checkpoint': str(tmp_path),
+              'config_file': str(CONFIG_DIR / 'so100.yaml'),
+              'topics': ['joint_states', 'action_chunk', 'policy_node/instruction'], **params}
+    return spawn(MODULE, params=params)
+
+
+def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_path):
+    prepare_clients(probe)
+    node = start_recorder(spawn, tmp_path)
+    js_pub = probe.publisher(JointState, 'joint_states')
+    chunk_pub = probe.publisher(JointTrajectory, 'action_chunk')
+    sent = []
+
+    def joint_state():
+        msg = JointState(name=['a', 'b'], position=[len(sent) * 0.5, -1.0])
+        msg.header.stamp.sec = len(sent)
+        sent.append(msg)
+        return msg
+
+    # Wait until the recorder has subscribed, then record a rollout by service.
+    assert publish_until(probe, js_pub, joint_state,
+                         lambda: 'recording /joint_states' in node.output()), node.output()
+    chunk = JointTrajectory(joint_names=['a', 'b'])
+    chunk.points = [JointTrajectoryPoint(positions=[1.0, 2.0]),
+                    JointTrajectoryPoint(positions=[3.0, 4.0])]
+    chunk.points[1].time_from_start.nanosec = 33_333_333
+    chunk_pub.publish(chunk)
+    assert wait_for(lambda: 'recording /action_chunk' in node.output(), 20), node.output()
+    start = trigger(probe, 'rollout_recorder/start', 'already recording to ')
+    assert start.success, start.message
+    first_recorded = len(sent)
+    publish_until(probe, js_pub, joint_state, lambda: len(sent) >= first_recorded + 40)
+    chunk_pub.publish(chunk)
+    publish_until(probe, js_pub, joint_state, lambda: len(sent) >= first_recorded + 60)
+    again = probe.call(Trigger, 'rollout_recorder/start', Trigger.Request(), timeout=8.0,
+                       retries=3)      # idempotent while recording
+    assert not again.success and 'already recording' in again.message
+    stop = trigger(probe, 'rollout_recorder/stop', 'not recording')
+    assert stop.success, stop.message
+    bag = start.message
+    messages = read_bag(bag)
+    states = [m for topic, _, m in messages if topic == '/joint_states']
+    assert len(states) >= 30
+    # Every recorded JointState deserializes exactly (no trailing garbage) and in order.
+    secs = [m.header.stamp.sec for m in states]
+    assert secs == sorted(secs) and secs[0] >= first_recorded - 1
+    assert all(list(m.position) == [m.header.stamp.sec * 0.5, -1.0] for m in states)
+    chunks = [m for topic, _, m in messages if topic == '/action_chunk']
+    assert chunks and [list(p.positions) for p in chunks[0].points] == [[1.0, 2.0], [3.0, 4.0]]
+    assert chunks[0].points[1].time_from_start.nanosec == 33_333_333
+    meta = custom_data(bag)
+    assert meta['pi0fast.checkpoint'] == str(tmp_path)
+    assert 'action_joint_names' in meta['pi0fast.config']
+    assert not probe.call(Trigger, 'rollout_recorder/stop', Trigger.Request(), timeout=8.0,
+                          retries=3).success
+
+
+def test_instruction_changes_split_rollouts(spawn, probe, tmp_path):
+    prepare_clients(probe)
+    node = start_recorder(spawn, tmp_path, autostart=True)
+    instr = probe.publisher(String, 'policy_node/instruction', LATCHED)
+    js_pub = probe.publisher(JointState, 'joint_states')
+    count = {'n': 0}
+
+    def joint_state():
+        count['n'] += 1
+        return JointState(name=['a'], position=[float(count['n'])])
+
+    assert wait_for(lambda: 'rollout 1 recording' in node.output(), 30), node.output()
+    instr.publish(String(data='pick up the cube'))
+    # The first instruction belongs to the rollout started without one: no new bag.
+    assert wait_for(lambda: "instruction 'pick up the cube'" in node.output(), 20)
+    publish_until(probe, js_pub, joint_state, lambda: count['n'] >= 30)
+    instr.publish(String(data='put it in the box'))
+    assert wait_for(lambda: 'rollout 2 recording' in node.output(), 20), node.output()
+    publish_until(probe, js_pub, joint_state, lambda: count['n'] >= 60)
+    assert trigger(probe, 'rollout_recorder/stop', 'not recording').success
+    bags = sorted(p for p in (tmp_path / 'rollouts').iterdir() if p.is_dir())
+    assert len(bags) == 2, bags
+    first, second = (custom_data(b) for b in bags)
+    assert first['pi0fast.instruction'] == 'pick up the cube'
+    assert second['pi0fast.instruction'] == 'put it in the box'
+    assert (first['pi0fast.rollout_index'], second['pi0fast.rollout_index']) == ('1', '2')
+    messages = read_bag(bags[1])
+    # The new rollout begins with its instruction, so a bag alone says what it was for.
+    instructions = [m.data for topic, _, m in messages if topic == '/policy_node/instruction']
+    assert instructions and instructions[0] == 'put it in the box'
+    meta = [json.loads(m.data) for topic, _, m in messages
+            if topic == '/rollout_recorder/metadata']
+    assert meta[-1]['instruction'] == 'put it in the box'
+    assert any(topic == '/joint_states' for topic, _, _ in messages)
+
+
+def test_sigint_closes_the_open_bag(spawn, probe, tmp_path):
+    node = start_recorder(spawn, tmp_path, autostart=True)
+    js_pub = probe.publisher(JointState, 'joint_states')
+    assert publish_until(probe, js_pub, lambda: JointState(name=['a'], position=[1.0]),
+                         lambda: 'recording /joint_states' in node.output()), node.output()
+    publish_until(probe, js_pub, lambda: JointState(name=['a'], position=[1.0]),
+                  lambda: False, timeout=1.0)
+    assert node.stop() == 0, node.output()
+    (bag,) = (tmp_path / 'rollouts').iterdir()
+    messages = read_bag(bag)
+    assert any(topic == '/joint_states' for topic, _, _ in messages), node.output()
+    assert 'rollout closed at shutdown' in node.output()
