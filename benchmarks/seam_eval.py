@@ -52,7 +52,7 @@ DIM = 6
 def settings(scenario):
     """Executor settings compared: hard switch, fixed schedules, and the shipped config."""
     doc = yaml.safe_load((REPO / 'config' / f'{scenario}.yaml').read_text())
-    shipped = {k: doc['executor_node']['ros__parameters'][k] for k in BLEND_KEYS}
+    shipped = {k: doc['/**/executor_node']['ros__parameters'][k] for k in BLEND_KEYS}
     steps = shipped['blend_steps']
     return {'hard': {'blend_schedule': 'hard', 'blend_steps': 0},
             f'linear{steps}': {'blend_schedule': 'linear', 'blend_steps': steps},
