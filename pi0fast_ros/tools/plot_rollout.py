@@ -107,6 +107,7 @@ def _plot_chunks(ax, rollout, t0):
     if pts:
         ax.plot(*zip(*pts), 'x', color='tab:purple', ms=3, label='inference time')
     ax.set_ylabel('ms', fontsize=8)
+    ax.tick_params(labelsize=7)
     ax.set_title(f'{len(rollout.chunks)} chunks, median delay {np.median(delay):.0f} ms',
                  fontsize=9, loc='left')
     ax.legend(fontsize=7, loc='upper right')
@@ -128,6 +129,7 @@ def _plot_states(ax, rollout, t0):
     ax.set_title('executor state per tick' + (f' (holds: {", ".join(reasons)})'
                                              if reasons else ''), fontsize=9, loc='left')
     ax.set_xlabel('time since start of the rollout (s)', fontsize=8)
+    ax.tick_params(axis='x', labelsize=7)
     ax.grid(alpha=0.3)
 
 
