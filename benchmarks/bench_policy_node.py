@@ -67,6 +67,8 @@ def parse_args():
     parser.add_argument('--size', default='640x480', help='camera WIDTHxHEIGHT')
     parser.add_argument('--fps', type=float, default=30.0)
     parser.add_argument('--compressed', action='store_true', help='JPEG CompressedImage')
+    parser.add_argument('--torch-threads', type=int, default=1,
+                        help='torch_threads of the node (and of the baseline)')
     parser.add_argument('--timeout', type=float, default=600.0)
     return parser.parse_args()
 
@@ -130,12 +132,13 @@ class Driver:
             return list(self.infos)
 
 
-def start_node(checkpoint, compressed, log_path):
+def start_node(checkpoint, compressed, log_path, threads):
     topics = [f'cameras/{slot}/image' for slot in SLOTS]
     params = [f'checkpoint_path:={checkpoint}', f'action_joint_names:=[{",".join(JOINTS)}]',
               f'camera_slots:=[{",".join(SLOTS)}]', f'camera_topics:=[{",".join(topics)}]',
               'camera_transports:=[' + ','.join(['compressed' if compressed else 'raw'] * 3)
-              + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0', 'torch_threads:=1']
+              + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0',
+              f'torch_threads:={threads}']
     cmd = [sys.executable, '-m', 'pi0fast_ros.nodes.policy_node', '--ros-args']
     for param in params:
         cmd += ['-p', param]
@@ -143,9 +146,9 @@ def start_node(checkpoint, compressed, log_path):
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log
 
 
-def baseline_ms(checkpoint, payloads, width, height, rounds=100):
+def baseline_ms(checkpoint, payloads, width, height, threads, rounds=100):
     """Time the same per-chunk work in a plain loop: conversions, preprocess, chunk msg."""
-    torch.set_num_threads(1)    # as the node (torch_threads 1)
+    torch.set_num_threads(threads)    # as the node
     policy = Pi0FastPolicy.from_pretrained(str(checkpoint))
     converter = ImageConverter()
     stamp = rclpy.clock.Clock().now().to_msg()
@@ -178,8 +181,9 @@ def main():
         checkpoint = make_random_checkpoint(pathlib.Path(tmp) / 'ckpt', cameras=SLOTS,
                                             state_dim=6, action_dim=6, chunk_size=10,
                                             scripted=True)
-        base = baseline_ms(checkpoint, payloads, width, height)
-        proc, log = start_node(checkpoint, args.compressed, pathlib.Path(tmp) / 'node.log')
+        base = baseline_ms(checkpoint, payloads, width, height, args.torch_threads)
+        proc, log = start_node(checkpoint, args.compressed, pathlib.Path(tmp) / 'node.log',
+                               args.torch_threads)
         rclpy.init()
         node = rclpy.create_node('bench_policy_node_driver')
         driver = Driver(node, payloads, width, height, args.fps)
@@ -205,7 +209,8 @@ def main():
             sys.exit(f'only {len(infos)} chunks measured')
     kind = 'JPEG CompressedImage' if args.compressed else 'raw rgb8 Image'
     print(f'policy node overhead per chunk: 3 cameras {width}x{height} {kind} at '
-          f'{args.fps:g} Hz, joint states 100 Hz, {len(infos)} chunks, load '
+          f'{args.fps:g} Hz, joint states 100 Hz, {len(infos)} chunks, torch threads '
+          f'{args.torch_threads}, load '
           f'{os.getloadavg()[0]:.2f}')
     figures = {k: np.array([i[k] for i in infos]) for k in FIGURES}
     p99 = {k: report(k, v)[2] for k, v in figures.items()}

@@ -65,6 +65,9 @@ def test_age_check():
     with pytest.raises(InputError, match='in the future') as info:
         check_age('cam', stamp_ns=13 * SEC, now_ns=11 * SEC, max_age_ns=SEC)
     assert info.value.reason == slots_mod.FUTURE_STAMP
+    with pytest.raises(InputError, match='unstamped') as info:
+        check_age('cam', stamp_ns=0, now_ns=11 * SEC, max_age_ns=SEC)
+    assert info.value.reason == slots_mod.STALE
 
 
 def test_stamp_to_ns():
@@ -163,3 +166,26 @@ def test_missing_input_is_reported_as_no_message():
         _builder().check(slots.snapshot(), 5 * SEC, SEC)
     assert info.value.reason == slots_mod.NO_MESSAGE
     assert info.value.input_name == 'observation.images.front'
+
+
+def test_several_cameras_are_converted_concurrently_and_errors_keep_their_slot():
+    cams = {'observation.images.front': 'observation.images.front',
+            'observation.images.wrist': 'observation.images.wrist'}
+    builder = ObservationBuilder(cams, [], JointStateMapper(NAMES), None,
+                                 ImageConverter('rosbags-image'))
+    try:
+        slots = InputSlots([JOINT_STATES, *cams])
+        slots.put(JOINT_STATES, Entry(joint_state(NAMES, [1, 2, 3]), 5 * SEC))
+        slots.put('observation.images.front', Entry(image(7), 5 * SEC))
+        slots.put('observation.images.wrist', Entry(image(9, width=4), 5 * SEC))
+        obs = builder.build(slots.snapshot(), 5 * SEC, SEC)
+        assert (obs.images['observation.images.front'] == 7).all()
+        assert obs.images['observation.images.wrist'].shape == (6, 4, 3)
+        assert (obs.images['observation.images.wrist'] == 9).all()
+        slots.put('observation.images.wrist', Entry(image(9, encoding='bgra8'), 5 * SEC))
+        with pytest.raises(InputError) as info:
+            builder.build(slots.snapshot(), 5 * SEC, SEC)
+        assert info.value.input_name == 'observation.images.wrist'
+        assert info.value.reason == slots_mod.BAD_IMAGE
+    finally:
+        builder.close()

@@ -56,6 +56,9 @@ def stamp_to_ns(stamp):
 
 def check_age(input_name, stamp_ns, now_ns, max_age_ns):
     """Raise InputError when a stamp is older than max_age or that far in the future."""
+    if stamp_ns == 0:
+        raise InputError(STALE, input_name, 'unstamped (header.stamp is zero): its age is '
+                         'unknown')
     age = now_ns - stamp_ns
     if age > max_age_ns:
         raise InputError(STALE, input_name,

@@ -19,6 +19,7 @@ ROS-free (messages are duck-typed): every check that stands between the robot's 
 inference lives here, so that it can be unit-tested without DDS or a model.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 import dataclasses
 import time
 
@@ -62,6 +63,22 @@ class ObservationBuilder:
         self.mapper = mapper
         self.state_transform = state_transform
         self.converter = converter
+        # JPEG/PNG decoding and colour conversion run in OpenCV without the GIL: with several
+        # cameras, convert them concurrently (one thread per camera, created once).
+        self._pool = (ThreadPoolExecutor(len(self.cameras), thread_name_prefix='convert')
+                      if len(self.cameras) > 1 else None)
+
+    def _convert(self, item):
+        slot, entry = item
+        try:
+            return self.converter.to_rgb(entry.msg)
+        except ImageConversionError as exc:
+            raise InputError(BAD_IMAGE, self.cameras[slot], str(exc)) from None
+
+    def close(self):
+        """Stop the conversion threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def _entry(self, snapshot, name, now_ns, max_age_ns):
         entry = snapshot.entries.get(name)
@@ -87,11 +104,10 @@ class ObservationBuilder:
         if self.state_transform is not None:
             state = self.state_transform(state)
         images = dict.fromkeys(self.masked)
-        for slot, entry in entries.items():
-            try:
-                images[slot] = self.converter.to_rgb(entry.msg)
-            except ImageConversionError as exc:
-                raise InputError(BAD_IMAGE, self.cameras[slot], str(exc)) from None
+        items = list(entries.items())
+        converted = self._pool.map(self._convert, items) if self._pool else map(
+            self._convert, items)
+        images.update(zip(entries, converted))   # re-raises the first InputError
         stamps = {JOINT_STATES: joints.stamp_ns}
         stamps.update({slot: entry.stamp_ns for slot, entry in entries.items()})
         return Observation(images=images, state=np.asarray(state, dtype=np.float32),

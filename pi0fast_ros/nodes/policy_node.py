@@ -35,8 +35,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import InvalidTopicNameException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import (DurabilityPolicy, qos_profile_sensor_data, QoSProfile,
-                       ReliabilityPolicy)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
@@ -54,6 +53,11 @@ from .policy_loading import check_policy_fits, load_policy, plan_inputs
 from .policy_stats import PolicyStats
 from ..core.policy import InvalidObservationError
 
+# Sensor-data QoS (best effort, volatile) with a queue of one: only the newest message of an
+# input matters, so the executor never deserializes a frame that is already superseded.
+LATEST_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.BEST_EFFORT,
+                        durability=DurabilityPolicy.VOLATILE)
 INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 2.0
@@ -115,12 +119,12 @@ class PolicyNode(Node):
         self.builder = ObservationBuilder({s: s for s in self.camera_inputs}, self.masked,
                                           mapper, plan.state_transform, converter)
         self.create_subscription(JointState, 'joint_states', self._on_joint_state,
-                                 qos_profile_sensor_data)
+                                 LATEST_QOS)
         for slot, cam in self.camera_inputs.items():
             try:
                 self.create_subscription(CompressedImage if cam.compressed else Image,
                                          cam.topic, lambda msg, s=slot: self._on_image(s, msg),
-                                         qos_profile_sensor_data)
+                                         LATEST_QOS)
             except InvalidTopicNameException as exc:
                 raise StartupError(f'camera topic {cam.topic!r} of slot {slot}: {exc}') from None
         self.create_subscription(String, '~/instruction', self._on_instruction, INSTRUCTION_QOS)
@@ -282,6 +286,8 @@ class PolicyNode(Node):
         return DiagnosticStatus.OK, 'running'
 
     def _publish_diagnostics(self):
+        if not self.context.ok():
+            return
         snapshot = self.slots.snapshot()
         level, message = self._input_state(snapshot)
         now = self._now_ns()
@@ -304,6 +310,8 @@ class PolicyNode(Node):
     def destroy_node(self):
         if hasattr(self, 'worker'):
             self.worker.stop()
+        if hasattr(self, 'builder'):
+            self.builder.close()
         return super().destroy_node()
 
 
