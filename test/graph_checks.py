@@ -219,3 +219,29 @@ class GraphChecks:
                          if v.get('command') and v['state'] != 'holding')
         assert all(v['command'] == last_sent for v in holds), 'the held command changed'
         return holds[0]['hold_reason']
+
+
+def check_recorded_provenance(rollouts, instruction):
+    """Read the one bag under rollouts back; sampled commands trace to their observation."""
+    from pi0fast_ros.recording.provenance import sample_indices, trace_command
+    from pi0fast_ros.recording.rollout import load_rollout
+    (bag,) = [p for p in rollouts.iterdir() if p.is_dir()]
+    rollout = load_rollout(bag)
+    assert rollout.metadata['pi0fast.instruction'] == instruction
+    assert len(rollout.chunks) >= 3 and len(rollout.commands) >= 30
+    first_chunk = min(c.t_ns for c in rollout.chunks)
+    candidates = [i for i, t in enumerate(rollout.commands.t_ns) if t > first_chunk]
+    traced = [trace_command(rollout, candidates[k])
+              for k in sample_indices(len(candidates), 25)]
+    complete = [p for p in traced if p.complete]
+    # A command received just as recording stopped may lack its status: allow one.
+    assert len(complete) >= len(traced) - 1, [p.problems for p in traced if p.problems]
+    for prov in complete:
+        assert prov.chunk_found and prov.chunk_info['status'] == 'ok'
+        assert set(prov.frames) == {'observation.images.front', 'observation.images.wrist'}
+        assert all(prov.frames.values()) and prov.joint_state_t_ns > 0
+        assert prov.state in ('tracking', 'blending', 'holding')
+    # The last command was sent while holding (the policy was killed): it traces back to the
+    # chunk that produced the held command, and says it was held.
+    last = trace_command(rollout, len(rollout.commands) - 1)
+    assert last.held and last.hold_reason and last.complete, last

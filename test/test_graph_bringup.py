@@ -26,10 +26,9 @@ import signal
 import subprocess
 import sys
 
-from graph_checks import GraphChecks, make_test_checkpoint, so100_test_config
+from graph_checks import check_recorded_provenance, GraphChecks, make_test_checkpoint
+from graph_checks import so100_test_config
 from harness import CONFIG_DIR, wait_for
-from pi0fast_ros.recording.provenance import sample_indices, trace_command
-from pi0fast_ros.recording.rollout import load_rollout
 import pytest
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -86,29 +85,7 @@ def test_so100_graph_with_fake_hardware(probe, tmp_path):
     assert "'rollout_recorder': 0" in out and "'fake_robot': 0" in out, out[-3000:]
     assert "'executor_node': 0" in out and "'policy_node': -9" in out, out[-3000:]
     assert code == 1, 'a node that died is reported in the exit status'
-    check_recorded_provenance(tmp_path / 'rollouts')
-
-
-def check_recorded_provenance(rollouts):
-    (bag,) = [p for p in rollouts.iterdir() if p.is_dir()]
-    rollout = load_rollout(bag)
-    assert rollout.metadata['pi0fast.instruction'] == 'pick up the cube'
-    assert len(rollout.chunks) >= 3 and len(rollout.commands) >= 30
-    first_chunk = min(c.t_ns for c in rollout.chunks)
-    candidates = [i for i, t in enumerate(rollout.commands.t_ns) if t > first_chunk]
-    traced = [trace_command(rollout, i) for i in sample_indices(len(candidates), 25)]
-    complete = [p for p in traced if p.complete]
-    # A command received just as recording stopped may lack its status: allow one.
-    assert len(complete) >= len(traced) - 1, [p.problems for p in traced if p.problems]
-    for prov in complete:
-        assert prov.chunk_found and prov.chunk_info['status'] == 'ok'
-        assert set(prov.frames) == {'observation.images.front', 'observation.images.wrist'}
-        assert all(prov.frames.values()) and prov.joint_state_t_ns > 0
-        assert prov.state in ('tracking', 'blending', 'holding')
-    # The last command was sent while holding (the policy was killed): it traces back to the
-    # chunk that produced the held command, and says it was held.
-    last = trace_command(rollout, len(rollout.commands) - 1)
-    assert last.held and last.hold_reason and last.complete, last
+    check_recorded_provenance(tmp_path / 'rollouts', 'pick up the cube')
 
 
 def test_bringup_refuses_a_missing_config(tmp_path):

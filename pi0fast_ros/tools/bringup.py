@@ -115,7 +115,7 @@ def _parse(argv):
                     help='seconds each stop signal is given before the next')
     ap.add_argument('--log-dir', default=None, help='also write <node>.log files here')
     ap.add_argument('--quiet', action='store_true',
-                    help='print only bringup\'s own lines (node output: --log-dir)')
+                    help='print only the lines of bringup itself (node output: --log-dir)')
     args = ap.parse_args(argv)
     if args.quiet and not args.log_dir:
         ap.error('--quiet needs --log-dir (node output has to go somewhere)')

@@ -126,8 +126,8 @@ def _plot_states(ax, rollout, t0):
     ax2.set_ylim(-0.05, 1.05)
     ax2.tick_params(labelsize=7)
     reasons = sorted({r for r in ticks.hold_reason if r})
-    ax.set_title('executor state per tick' + (f' (holds: {", ".join(reasons)})'
-                                             if reasons else ''), fontsize=9, loc='left')
+    held = f' (holds: {", ".join(reasons)})' if reasons else ''
+    ax.set_title('executor state per tick' + held, fontsize=9, loc='left')
     ax.set_xlabel('time since start of the rollout (s)', fontsize=8)
     ax.tick_params(axis='x', labelsize=7)
     ax.grid(alpha=0.3)

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-pi0fast-provenance BAG [--index I ...] [--sample N]: where did these commands come from?
+pi0fast-provenance BAG [--index I ...] [--sample N]: trace commands to their observation.
 
 For each selected joint_commands message: its executor tick (state, blend weight, hold
 reason), the chunk it came from (stamp, arrival delay), the policy's chunk_info (status,
