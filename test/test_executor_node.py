@@ -132,8 +132,11 @@ def test_holds_when_the_chunk_runs_out_and_when_the_policy_is_silent(spawn, prob
     pub.publish(trajectory(now_ns(probe) + 300_000_000, short))
     assert wait_for(lambda: any(s['hold_reason'] == 'chunk_exhausted'
                                 for _, s in statuses(status)), 20), proc.output()
-    held = [s for _, s in statuses(status) if s['hold_reason'] == 'chunk_exhausted']
-    np.testing.assert_allclose(command_of(held[0]), short[-1])  # the last action, not zeros
+    seq = statuses(status)
+    first = next(i for i, (_, s) in enumerate(seq) if s['hold_reason'] == 'chunk_exhausted')
+    # the last command sent is held: the chunk's end (within one action step), not zeros
+    np.testing.assert_array_equal(command_of(seq[first][1]), command_of(seq[first - 1][1]))
+    np.testing.assert_allclose(command_of(seq[first][1]), short[-1], atol=0.0101)
     long_chunk = np.full((500, 3), 2.0)
     pub.publish(trajectory(now_ns(probe), long_chunk))
     assert wait_for(lambda: any(s['hold_reason'] == 'policy_silent'
