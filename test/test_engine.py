@@ -262,3 +262,11 @@ def test_from_checkpoint_takes_the_default_length_from_config(tmp_path):
     assert engine.max_action_tokens == 12
     tokens = engine.sample_actions_fast_kv_cache(*make_inputs(SMALL, 1, 2, (9,), seed=15))
     assert tokens.shape == (1, 12)
+
+
+def test_decode_tables_follow_the_model_dtype(tmp_path):
+    ckpt, _ = load_tiny(tmp_path, dtype='bfloat16')
+    engine = Pi0FastEngine(ckpt.model)
+    engine.generate(*make_inputs(SMALL, 1, 1, (9,)), 3)
+    state = engine._state
+    assert state.inv_freq.dtype == state.cos.dtype == state.k.dtype == torch.bfloat16
