@@ -183,18 +183,25 @@ def test_pause_stops_chunks_and_resume_restarts_them(rig):
 
 def test_callbacks_keep_being_served_while_the_model_runs(rig):
     before = len(rig.infos)
-    assert wait_for(lambda: len(rig.infos) >= before + 10, TIMEOUT)
-    infos = [_values(m.status[0]) for _, m in list(rig.infos)[before:]]
+
+    def new_infos():
+        return [_values(m.status[0]) for _, m in list(rig.infos)[before:]]
+
+    # Collect at least 2 s of inference time, whatever the speed of the machine: the feeder
+    # sends 60 messages/s, so a node whose callbacks waited on the model would store none.
+    assert wait_for(lambda: sum(float(i['inference_ms']) for i in new_infos()) >= 2000,
+                    TIMEOUT)
+    infos = new_infos()
     during = sum(int(i['inputs_during_inference']) for i in infos)
     busy_ms = sum(float(i['inference_ms']) for i in infos)
     # Messages the callbacks stored while an inference was running (measured in the node).
     print(f'{during} input messages stored during {busy_ms:.0f} ms of inference over '
           f'{len(infos)} chunks')
     assert during > 0
-    # Everything sent reaches the node: the callbacks are not starved by the worker.
+    # Most of what is sent reaches the node (best effort, queue of one): callbacks keep up.
     _, values = rig.node_status()
     received = sum(int(v) for k, v in values.items() if k.startswith('received.'))
-    assert received >= 0.5 * rig.feeder.sent
+    assert received >= 0.3 * rig.feeder.sent
 
 
 @pytest.mark.parametrize('mode,reason,text', [
