@@ -22,10 +22,10 @@ measures (chunk_info): convert (snapshot -> RGB arrays + state), preprocess (the
 resize/pad/normalize/tokenize), publish (build + publish the JointTrajectory); overhead is
 their sum. The model forward (prefill + decode) and detokenization are excluded.
 
-Baseline, measured in the same run: the same three conversions + the facade's preprocess +
-building the chunk message, done here in a plain loop without ROS callbacks competing (the
-floor the node cannot beat). Printed: p50/p95/p99/max of each figure, overhead / baseline,
-and overhead p99 against the 10 ms target.
+Baseline, measured in the same run (100 rounds before and 100 after the node runs): the same
+three conversions + the facade's preprocess + building the chunk message, done here in a plain
+loop without ROS callbacks competing (the floor the node cannot beat). Printed: p50/p95/p99/max
+of each figure, overhead / baseline, and overhead p99 against the 10 ms target.
 
     python benchmarks/bench_policy_node.py [--chunks 300] [--compressed] [--size 640x480]
 """
@@ -155,14 +155,15 @@ def baseline_ms(checkpoint, payloads, width, height, threads, rounds=100):
     msgs = [make_msg(kind, data, enc, width, height, stamp) for kind, data, enc in payloads]
     state = np.zeros(policy.state_dim, np.float32)
     actions = np.zeros((policy.horizon, policy.action_dim), np.float32)
-    times = []
+    times, cpu = [], []
     for _ in range(rounds):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         images = {slot: converter.to_rgb(m) for slot, m in zip(policy.camera_slots, msgs)}
         policy.preprocess(images, state, 'pick up the cube')
         chunk_message(0, JOINTS, actions, 30.0)
         times.append((time.perf_counter() - start) * 1e3)
-    return np.asarray(times)
+        cpu.append((time.thread_time() - start_cpu) * 1e3)
+    return np.asarray(times), np.asarray(cpu)
 
 
 def report(name, values):
@@ -181,7 +182,7 @@ def main():
         checkpoint = make_random_checkpoint(pathlib.Path(tmp) / 'ckpt', cameras=SLOTS,
                                             state_dim=6, action_dim=6, chunk_size=10,
                                             scripted=True)
-        base = baseline_ms(checkpoint, payloads, width, height, args.torch_threads)
+        base, base_cpu = baseline_ms(checkpoint, payloads, width, height, args.torch_threads)
         proc, log = start_node(checkpoint, args.compressed, pathlib.Path(tmp) / 'node.log',
                                args.torch_threads)
         rclpy.init()
@@ -204,6 +205,9 @@ def main():
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown()
+        # Before and after the node run: the load of a shared machine drifts.
+        after, after_cpu = baseline_ms(checkpoint, payloads, width, height, args.torch_threads)
+        base, base_cpu = np.concatenate([base, after]), np.concatenate([base_cpu, after_cpu])
         if len(infos) < args.chunks:
             print((pathlib.Path(tmp) / 'node.log').read_text()[-3000:])
             sys.exit(f'only {len(infos)} chunks measured')
@@ -215,6 +219,8 @@ def main():
     figures = {k: np.array([i[k] for i in infos]) for k in FIGURES}
     p99 = {k: report(k, v)[2] for k, v in figures.items()}
     base_p = report('baseline', base)
+    # CPU time of the same work: what it costs without waiting for a core (robust to load).
+    report('baseline cpu', base_cpu)
     p50 = np.percentile(figures['overhead_ms'], 50)
     print(f'  overhead / baseline: p50 {p50 / base_p[0]:.2f}x'
           f'  p99 {p99["overhead_ms"] / base_p[2]:.2f}x')

@@ -158,13 +158,16 @@ def test_instruction_by_parameter_and_the_topic_shows_it(rig):
 
 
 def test_after_an_instruction_change_no_chunk_uses_the_old_one(rig):
-    rig.probe.set_parameters('policy_node', {'instruction': 'open the drawer'})
-    assert wait_for(lambda: any(i['instruction'] == 'open the drawer'
-                                for i in rig.infos_by_stamp().values()), TIMEOUT)
-    infos = sorted(rig.infos_by_stamp().items())
-    first_new = min(s for s, i in infos if i['instruction'] == 'open the drawer')
-    later = [i['instruction'] for s, i in infos if s > first_new]
-    assert all(text == 'open the drawer' for text in later)
+    result = rig.probe.set_parameters('policy_node', {'instruction': 'open the drawer'})[0]
+    assert result.successful
+    # The node applied the change before answering: any joint state stamped after the answer
+    # was snapshotted under the new instruction.
+    changed_at = rig.probe.now().nanoseconds
+    rig.wait_chunk_after(changed_at)
+    assert wait_for(lambda: len([s for s in rig.infos_by_stamp() if s > changed_at]) >= 3,
+                    TIMEOUT)
+    later = [i['instruction'] for s, i in rig.infos_by_stamp().items() if s > changed_at]
+    assert later and all(text == 'open the drawer' for text in later)
 
 
 def test_pause_stops_chunks_and_resume_restarts_them(rig):

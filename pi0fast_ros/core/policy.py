@@ -34,7 +34,7 @@ from .detokenize import ActionDecoder, STATUS_NON_FINITE
 from .fast_tokenizer import FastActionTokenizer
 from .images import ImageError, prepare_images
 from .model.engine import Pi0FastEngine
-from .normalize import load_normalizers, POSTPROCESSOR, PREPROCESSOR
+from .normalize import load_normalizers, NormalizerError, POSTPROCESSOR, PREPROCESSOR
 from .prompt import build_prompt, discretize_state
 from .resolve import resolve_checkpoint, resolve_component
 from .text_tokenizer import TextTokenizer
@@ -137,8 +137,8 @@ class Pi0FastPolicy:
         pairs = ((self._state_norm, self.state_dim), (self._action_norm, self.action_dim))
         for norm, dim in pairs:
             if norm.dim not in (None, dim):
-                raise ValueError(f'{path}: {norm.key} stats have length {norm.dim}, the '
-                                 f'config says {dim}')
+                raise NormalizerError(f'{path}: {norm.key} stats have length {norm.dim}, the '
+                                      f'config says {dim}')
         self.max_length = self.config.tokenizer_max_length
         # LeRobot's prompt step does not serialize max_state_dim (facts §8.12): training used
         # config.max_state_dim, LeRobot's inference from disk falls back to 32. We follow the
