@@ -227,6 +227,8 @@ def test_decode_state_is_allocated_once_per_configuration(tmp_path):
     (lambda i: i.__setitem__(2, i[2].float()), 'tokens must be'),
     (lambda i: i[2].__setitem__((0, 1), SMALL.vocab_size), 'tokens must lie in'),
     (lambda i: i.__setitem__(1, i[1][:0]), 'img_masks must be a list of 1'),
+    (lambda i: i.__setitem__(0, i[0][0]), 'images must be a list of tensors'),
+    (lambda i: i.__setitem__(2, i[2].tolist()), 'tokens and masks must be tensors'),
 ])
 def test_bad_inputs_are_refused_with_a_specific_error(tmp_path, change, message):
     ckpt, _ = load_tiny(tmp_path)
