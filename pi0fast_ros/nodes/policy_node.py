@@ -302,7 +302,7 @@ class PolicyNode(Node):
         now = self._now_ns()
         values = {'instruction': snapshot.instruction, 'paused': self.worker.paused,
                   'busy': self.worker.busy, 'checkpoint': self.config.checkpoint_path,
-                  'device': self.config.device, 'dtype': self.config.dtype,
+                  'device': str(self.policy.device), 'dtype': str(self.policy.dtype),
                   'image_backend': self.builder.converter.backend,
                   'horizon': self.policy.horizon, 'action_dim': self.policy.action_dim,
                   'masked_slots': ','.join(self.masked)}
