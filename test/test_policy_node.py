@@ -134,6 +134,22 @@ def test_chunk_info_names_every_input_used(rig):
     assert float(info['overhead_ms']) >= 0.0
 
 
+def test_diagnostics_report_rates_latencies_ages_and_the_model(rig):
+    rig.wait_chunk_after(0)
+    rig.wait_status(lambda message, values: message == 'running'
+                    and float(values['chunks_per_s']) > 0)
+    _, values = rig.node_status()
+    assert (values['device'], values['dtype']) == ('cpu', 'torch.float32')
+    assert (values['horizon'], values['action_dim']) == (str(HORIZON), '6')
+    assert values['masked_slots'] == 'observation.images.side'
+    assert int(values['chunks_published']) > 0
+    for key in ('latency_p50_ms', 'latency_p95_ms', 'inference_p50_ms', 'overhead_p95_ms'):
+        assert float(values[key]) > 0.0, key
+    for name in ('joint_states', 'observation.images.front', 'observation.images.wrist'):
+        assert 0.0 <= float(values[f'age_s.{name}']) < 3.0
+        assert int(values[f'received.{name}']) > 0
+
+
 def test_instruction_by_topic(rig):
     pub = rig.probe.publisher(String, 'policy_node/instruction', INSTRUCTION_QOS)
     pub.publish(String(data='place it in the bowl'))
