@@ -67,6 +67,9 @@ def parse_args():
     parser.add_argument('--size', default='640x480', help='camera WIDTHxHEIGHT')
     parser.add_argument('--fps', type=float, default=30.0)
     parser.add_argument('--compressed', action='store_true', help='JPEG CompressedImage')
+    parser.add_argument('--period', type=float, default=0.0,
+                        help='inference_period_s of the node (0 = back to back: the tiny '
+                        'model then keeps one of the two cores busy)')
     parser.add_argument('--torch-threads', type=int, default=1,
                         help='torch_threads of the node (and of the baseline)')
     parser.add_argument('--timeout', type=float, default=600.0)
@@ -132,13 +135,13 @@ class Driver:
             return list(self.infos)
 
 
-def start_node(checkpoint, compressed, log_path, threads):
+def start_node(checkpoint, compressed, log_path, threads, period):
     topics = [f'cameras/{slot}/image' for slot in SLOTS]
     params = [f'checkpoint_path:={checkpoint}', f'action_joint_names:=[{",".join(JOINTS)}]',
               f'camera_slots:=[{",".join(SLOTS)}]', f'camera_topics:=[{",".join(topics)}]',
               'camera_transports:=[' + ','.join(['compressed' if compressed else 'raw'] * 3)
               + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0',
-              f'torch_threads:={threads}']
+              f'torch_threads:={threads}', f'inference_period_s:={period}']
     cmd = [sys.executable, '-m', 'pi0fast_ros.nodes.policy_node', '--ros-args']
     for param in params:
         cmd += ['-p', param]
@@ -184,7 +187,7 @@ def main():
                                             scripted=True)
         base, base_cpu = baseline_ms(checkpoint, payloads, width, height, args.torch_threads)
         proc, log = start_node(checkpoint, args.compressed, pathlib.Path(tmp) / 'node.log',
-                               args.torch_threads)
+                               args.torch_threads, args.period)
         rclpy.init()
         node = rclpy.create_node('bench_policy_node_driver')
         driver = Driver(node, payloads, width, height, args.fps)
@@ -213,8 +216,8 @@ def main():
             sys.exit(f'only {len(infos)} chunks measured')
     kind = 'JPEG CompressedImage' if args.compressed else 'raw rgb8 Image'
     print(f'policy node overhead per chunk: 3 cameras {width}x{height} {kind} at '
-          f'{args.fps:g} Hz, joint states 100 Hz, {len(infos)} chunks, torch threads '
-          f'{args.torch_threads}, load '
+          f'{args.fps:g} Hz, joint states 100 Hz, {len(infos)} chunks, inference period '
+          f'{args.period:g} s, torch threads {args.torch_threads}, load '
           f'{os.getloadavg()[0]:.2f}')
     figures = {k: np.array([i[k] for i in infos]) for k in FIGURES}
     p99 = {k: report(k, v)[2] for k, v in figures.items()}
