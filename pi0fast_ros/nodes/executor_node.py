@@ -79,7 +79,7 @@ class ExecutorNode(Node):
                 self.get_logger().warn(f'I/O thread: no SCHED_FIFO priority ({error})')
         self._ticker = PeriodicThread(self.period_s, self._on_tick,
                                       priority=self.options.realtime_priority,
-                                      logger=self.get_logger())
+                                      logger=self.get_logger(), alive=self.context.ok)
         self._ticker.start()
         if not (config.lower_limits or config.upper_limits or config.max_velocity):
             self.get_logger().warn('no joint limits and no max_velocity configured: commands '

@@ -46,10 +46,16 @@ def set_fifo_priority(priority):
 
 
 class PeriodicThread:
-    """Call ``fn()`` every ``period_s`` on the monotonic clock until ``stop()``."""
+    """
+    Call ``fn()`` every ``period_s`` on the monotonic clock until ``stop()``.
 
-    def __init__(self, period_s, fn, *, priority=0, logger=None, window=3000):
+    ``alive`` (optional) is checked before every tick: the loop ends quietly once it is false,
+    e.g. when a signal has shut the ROS context down before the node could stop this thread.
+    """
+
+    def __init__(self, period_s, fn, *, priority=0, logger=None, window=3000, alive=None):
         self.period_s, self.fn, self.priority, self.logger = period_s, fn, priority, logger
+        self._alive = alive or (lambda: True)
         self.errors = collections.deque(maxlen=window)  # |actual - nominal| period (s)
         self.costs = collections.deque(maxlen=window)   # fn() durations (s)
         self.overruns = 0                               # deadlines skipped after a stall
@@ -82,7 +88,7 @@ class PeriodicThread:
         self._set_priority()
         deadline = time.monotonic() + self.period_s
         last = None
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self._alive():
             delay = deadline - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -93,6 +99,8 @@ class PeriodicThread:
             try:
                 self.fn()
             except Exception as exc:  # noqa: B902 - log and keep the control loop alive
+                if not self._alive():  # the context went down under us: shutting down
+                    break
                 if self.logger is not None:
                     self.logger.error(f'control tick failed: {exc!r}', throttle_duration_sec=1.0)
             self.costs.append(time.monotonic() - start)

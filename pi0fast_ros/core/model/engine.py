@@ -118,7 +118,11 @@ class Pi0FastEngine:
         stop token are those a full-length decode gives (later columns of early-finishing rows
         are still decoded, batch-wise, until all rows are done). stop_token_id None decodes to
         max_steps. allowed_token_ids (ascending ids, e.g. FAST range + '|' + EOS) restricts
-        steps >= constrain_after to those logits; see docs for when that equals full greedy.
+        steps >= constrain_after to those rows of the LM head (a matmul over ~2k rows instead of
+        257k). Greedy results equal full-vocabulary greedy exactly when, at every constrained
+        step, the full argmax is an allowed id (a well-formed "Action: <FAST> |" output) and no
+        two allowed ids tie within rounding: the smaller matmul may round fp32 logits
+        differently in the last ulp (bf16 and the LeRobot fixtures were bit-identical on CPU).
         """
         if int(max_steps) < 1:
             raise ValueError(f'max_steps must be >= 1, got {max_steps}')
