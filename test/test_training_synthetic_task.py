@@ -17,6 +17,7 @@
 import numpy as np
 from pi0fast_ros.core import synthetic_task as st
 import pytest
+import scipy.fft
 
 HORIZON = 30
 
@@ -90,3 +91,17 @@ def test_dataset_is_deterministic_and_consistent():
 def test_unknown_instruction_is_refused():
     with pytest.raises(KeyError, match='reach left'):
         st.expert_chunk(np.zeros(6), 'dance', HORIZON)
+
+
+def test_band_limited_chunks_keep_only_low_frequencies_and_still_reach():
+    rng = np.random.default_rng(4)
+    states = st.sample_states(rng, 50)
+    for instruction in st.INSTRUCTIONS:
+        raw = st.expert_chunk(states, instruction, HORIZON)
+        smooth = st.expert_chunk(states, instruction, HORIZON, bandwidth=3)
+        coeffs = scipy.fft.dct(smooth, axis=1, norm='ortho')
+        assert np.abs(coeffs[:, 3:]).max() < 1e-9
+        assert np.abs(smooth - raw).mean() < 5.0          # the same motion, smoothed
+    traj = st.simulate(np.zeros(6), 'reach right', seconds=6.0, horizon=HORIZON,
+                       replan_every=6, bandwidth=3)
+    np.testing.assert_allclose(traj[-1], st.skill('reach right').target, atol=1.0)
