@@ -23,8 +23,8 @@ fast_tokenizer/, text_tokenizer/) that core.policy.Pi0FastPolicy.from_pretrained
 Choices (why):
 - Two cameras, 'front' (side view) and 'wrist', as config/so100.yaml's fake robot publishes
   them; frames are rendered by the fake robot's renderer from each sample's joints. SigLIP
-  uses 112 px patches (4 tokens per camera instead of 256; the state text carries what the
-  task needs): the sizes are read from the weights, the 224 px input and LeRobot's
+  is 16 wide with 56 px patches (16 tokens per camera instead of 256; the state text carries
+  what the task needs): the sizes are read from the weights, the 224 px input and LeRobot's
   preprocessing are unchanged.
 - STATE normalization MIN_MAX: LeRobot's default MEAN_STD puts a third of the states outside
   [-1, 1], where the 256 state bins saturate (facts section 8.11); MIN_MAX over the data keeps
@@ -97,9 +97,9 @@ class DemoRecipe:
     width: int = 128
     depth: int = 4
     num_heads: int = 4
-    vision_width: int = 32
+    vision_width: int = 16
     vision_depth: int = 1
-    patch_size: int = 112
+    patch_size: int = 56
 
     def arch(self, vocab_size):
         """Return the PaliGemma sizes (one KV head as every PI0-FAST; MLP 4x width)."""

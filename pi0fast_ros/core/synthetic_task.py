@@ -35,11 +35,11 @@ Skills (joint order = SO100_JOINT_NAMES):
 - 'go home', 'reach left', 'reach right': approach a fixed pose with a first-order
   (exponential) approach whose speed is capped per joint, so the motion is smooth and
   bounded from anywhere.
-- 'wave': raise the arm and swing wrist_flex towards +A / -A. The swing direction is carried
-  by the gripper (open = swinging up, closed = swinging down); the gripper starts to toggle
-  once the wrist is past +-WAVE_TOGGLE (well inside the amplitude, so a policy that falls a
-  little short of the ends still turns around), so the oscillation is a function of the joint
-  positions alone (no hidden phase), and the hand opens and closes as it waves.
+- 'wave': raise the arm, open the hand and circle the hand: wrist_flex and wrist_roll
+  follow a stable limit cycle (radius WAVE_AMPLITUDE around 0, period WAVE_PERIOD_S). The
+  phase is the angle of (wrist_flex, wrist_roll), so the next point depends on the joint
+  positions alone (no hidden state), the field is smooth everywhere but the centre, and a
+  policy that gets the radius a little wrong still keeps circling: wrist_flex oscillates.
 """
 
 from dataclasses import dataclass
@@ -65,17 +65,13 @@ REST_POSE = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 50.0])
 MAX_SPEED = np.array([60.0, 60.0, 60.0, 80.0, 80.0, 120.0])
 APPROACH_TAU = 0.35
 
-# Wave parameters: wrist_flex heads for +-WAVE_AMPLITUDE at WAVE_SPEED and the gripper
-# starts to toggle past +-WAVE_TOGGLE; it moves between GRIPPER_CLOSED and GRIPPER_OPEN at
-# GRIPPER_SPEED, and crossing GRIPPER_MID reverses the swing.
-WAVE_AMPLITUDE = 40.0
-WAVE_TOGGLE = 25.0
-WAVE_SPEED = 50.0       # slow enough that most 1 s chunks hold no turn-around
-GRIPPER_OPEN = 70.0
-GRIPPER_CLOSED = 10.0
-GRIPPER_MID = 0.5 * (GRIPPER_OPEN + GRIPPER_CLOSED)
-GRIPPER_SPEED = 150.0
+# Wave parameters: (wrist_flex, wrist_roll) circle counter-clockwise at WAVE_AMPLITUDE with
+# period WAVE_PERIOD_S; the radius converges with APPROACH_TAU, capped at MAX_SPEED.
+WAVE_AMPLITUDE = 35.0
+WAVE_PERIOD_S = 2.4
+WAVE_SPEED = 2 * np.pi * WAVE_AMPLITUDE / WAVE_PERIOD_S     # tangential, units/s
 WRIST_FLEX = SO100_JOINT_NAMES.index('wrist_flex')
+WRIST_ROLL = SO100_JOINT_NAMES.index('wrist_roll')
 GRIPPER = SO100_JOINT_NAMES.index('gripper')
 SHOULDER_PAN = SO100_JOINT_NAMES.index('shoulder_pan')
 
@@ -93,9 +89,9 @@ SKILLS = (
     Skill('go home', (0.0, -60.0, 60.0, 30.0, 0.0, 10.0)),
     Skill('reach left', (50.0, 30.0, -20.0, 10.0, 0.0, 60.0)),
     Skill('reach right', (-50.0, 30.0, -20.0, 10.0, 0.0, 60.0)),
-    # The wave pose: arm raised, elbow bent, wrist centred; wrist_flex/gripper are driven
-    # by the wave logic, their entries here are unused.
-    Skill('wave', (0.0, -20.0, -40.0, 0.0, 0.0, GRIPPER_OPEN), wave=True),
+    # The wave pose: arm raised, elbow bent, hand open; wrist_flex / wrist_roll are driven
+    # by the limit cycle, their entries here are unused.
+    Skill('wave', (0.0, -20.0, -40.0, 0.0, 0.0, 70.0), wave=True),
 )
 INSTRUCTIONS = tuple(s.instruction for s in SKILLS)
 
@@ -117,20 +113,14 @@ def _approach(q, target, max_speed):
 
 
 def _wave_step(q):
-    """Next wrist_flex and gripper for the wave, from positions only. q: [N, 6]."""
-    wrist, grip = q[:, WRIST_FLEX], q[:, GRIPPER]
-    swinging_up = grip > GRIPPER_MID
-    at_top = wrist >= WAVE_TOGGLE
-    at_bottom = wrist <= -WAVE_TOGGLE
-    # Wrist heads for the end of the current swing at constant speed.
-    wrist_goal = np.where(swinging_up, WAVE_AMPLITUDE, -WAVE_AMPLITUDE)
-    wrist_next = wrist + np.clip(wrist_goal - wrist, -WAVE_SPEED * DT, WAVE_SPEED * DT)
-    # Gripper stays open while swinging up and closes near the top (crossing the middle
-    # flips the swing); it stays closed while swinging down and opens near the bottom.
-    close = np.where(swinging_up, at_top, ~at_bottom)
-    grip_goal = np.where(close, GRIPPER_CLOSED, GRIPPER_OPEN)
-    grip_next = grip + np.clip(grip_goal - grip, -GRIPPER_SPEED * DT, GRIPPER_SPEED * DT)
-    return wrist_next, grip_next
+    """Next wrist_flex and wrist_roll on the wave's limit cycle, from positions only. q: [N, 6]."""
+    w, r = q[:, WRIST_FLEX], q[:, WRIST_ROLL]
+    radius, phase = np.hypot(w, r), np.arctan2(r, w)    # atan2(0, 0) = 0: start towards +w
+    gain = 1.0 - np.exp(-DT / APPROACH_TAU)
+    radius = radius + np.clip(gain * (WAVE_AMPLITUDE - radius), -MAX_SPEED[WRIST_FLEX] * DT,
+                              MAX_SPEED[WRIST_FLEX] * DT)
+    phase = phase + 2 * np.pi * DT / WAVE_PERIOD_S
+    return radius * np.cos(phase), radius * np.sin(phase)
 
 
 def expert_step(q, instruction):
@@ -144,7 +134,7 @@ def expert_step(q, instruction):
     q = np.asarray(q, dtype=np.float64)
     nxt = _approach(q, np.asarray(s.target), MAX_SPEED)
     if s.wave:
-        nxt[:, WRIST_FLEX], nxt[:, GRIPPER] = _wave_step(q)
+        nxt[:, WRIST_FLEX], nxt[:, WRIST_ROLL] = _wave_step(q)
     return nxt
 
 

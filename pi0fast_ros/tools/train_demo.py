@@ -55,7 +55,7 @@ def _readme(out, command, summary):
     text = f"""# Demo checkpoint: tiny PI0-FAST on the synthetic SO-100 task
 
 A LeRobot 0.4.4 `pi0_fast` checkpoint directory trained from scratch by
-`pi0fast-train-demo` on demonstrations of `pi0_fast_ros.core.synthetic_task`
+`pi0fast-train-demo` on demonstrations of `pi0fast_ros.core.synthetic_task`
 (instructions: "go home", "reach left", "reach right", "wave"; SO-100 joints in LeRobot units,
 -100..100 and gripper 0..100; 30 Hz, 1 s chunks). It drives the fake robot of
 `config/so100.yaml`; it knows nothing about a real arm.
