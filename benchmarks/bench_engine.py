@@ -15,8 +15,10 @@
 """
 PI0-FAST engine benchmark: static-cache engine vs LeRobot's growing-cache loop vs full recompute.
 
-One run, the same random weights for every method. Figures are medians over --repeats, each
-shown with its ratio to the baseline measured in the same run:
+One run, the same random weights for every method. Figures are medians over --repeats rounds
+(methods interleaved within a round), each shown with its ratio to the baseline measured in the
+same run. On a shared machine prefer --threads 1: idle OpenMP workers waiting for CPU time
+distort multi-threaded timings far more than single-threaded ones.
   1. CPU-sized model (fp32): prefill ms, decode ms/token, chunk ms (--steps tokens) for the
      engine, the growing-cache loop (LeRobot 0.4.4's strategy on our layers) and the slow
      full-recompute reference (timed over --ref-steps tokens only: it is quadratic).
@@ -62,10 +64,18 @@ def inputs(arch, cameras, device, seed=0, prompt=48):
     return images, img_masks, tokens.to(device), masks.to(device)
 
 
-def median_of(repeats, fn):
-    """Run fn() `repeats` times -> {key: median} of the timing dicts it returns."""
-    runs = [fn() for _ in range(repeats)]
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+def interleaved(repeats, **runs):
+    """
+    Run every fn once per round, `repeats` rounds -> {name: {key: median}}.
+
+    Interleaving exposes each method to the same load changes of a shared machine.
+    """
+    results = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            results[name].append(fn())
+    return {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+            for name, rs in results.items()}
 
 
 def engine_run(engine, args, steps, **kwargs):
@@ -123,10 +133,11 @@ def bench_cpu(opts):
     engine = Pi0FastEngine(model)
     engine.generate(*args, 8)  # warm-up: allocation, first-call overheads
     generate_growing(model, *args, 4)
-    grow = median_of(opts.repeats, lambda: growing_run(model, args, steps))
-    eng = median_of(opts.repeats, lambda: engine_run(engine, args, steps))
     static_engine = Pi0FastEngine(model, mode='static')
-    static = median_of(opts.repeats, lambda: engine_run(static_engine, args, steps))
+    r = interleaved(opts.repeats, grow=lambda: growing_run(model, args, steps),
+                    eng=lambda: engine_run(engine, args, steps),
+                    static=lambda: engine_run(static_engine, args, steps))
+    grow, eng, static = r['grow'], r['eng'], r['static']
     ref = reference_run(weights, arch, args, opts.ref_steps, torch.float32)
     row('growing-cache loop (LeRobot)', grow, grow)
     row('engine, exact mode (default)', eng, grow)
@@ -136,9 +147,10 @@ def bench_cpu(opts):
           '(target <= 0.8)')
     full = engine.generate(*args, 256).tokens[0].tolist()
     stop, step = find_stop(full)
-    stopped = median_of(opts.repeats,
-                        lambda: engine_run(engine, args, 256, stop_token_id=stop))
-    whole = median_of(opts.repeats, lambda: engine_run(engine, args, 256))
+    r = interleaved(opts.repeats,
+                    stopped=lambda: engine_run(engine, args, 256, stop_token_id=stop),
+                    whole=lambda: engine_run(engine, args, 256))
+    stopped, whole = r['stopped'], r['whole']
     decode_only = (whole['chunk'] - whole['prefill']) / (stopped['chunk'] - stopped['prefill'])
     print(f'  stop at the end marker after {step + 1} tokens: chunk {stopped["chunk"]:.1f} ms '
           f'vs 256 tokens {whole["chunk"]:.1f} ms -> {whole["chunk"] / stopped["chunk"]:.2f}x '
@@ -147,26 +159,29 @@ def bench_cpu(opts):
 
 def bench_cuda(opts):
     arch, device = VARIANTS['gemma_2b'], torch.device('cuda')
-    torch.cuda.reset_peak_memory_stats()
     weights = init_random_weights(arch, seed=0, dtype='bfloat16', device=device)
     model = build_model(weights, arch, dtype='bfloat16', device=device)
     del weights
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()  # the fp32 temporaries of the random init excluded
     args = inputs(arch, 3, device)
     print(f'CUDA {torch.cuda.get_device_name()}, gemma_2b-sized random weights, bf16, '
           f'3 cameras, prefix {256 * 3 + 201}')
     engine = Pi0FastEngine(model)  # static mode + CUDA graph
     engine.generate(*args, 50)     # warm-up incl. graph capture
-    graph = median_of(opts.repeats, lambda: engine_run(engine, args, 50))
     eager = Pi0FastEngine(model, cuda_graph=False)
     eager.generate(*args, 8)
-    plain = median_of(opts.repeats, lambda: engine_run(eager, args, 50))
-    grow = median_of(opts.repeats, lambda: growing_run(model, args, 50))
+    r = interleaved(opts.repeats, graph=lambda: engine_run(engine, args, 50),
+                    plain=lambda: engine_run(eager, args, 50),
+                    grow=lambda: growing_run(model, args, 50))
+    graph, plain, grow = r['graph'], r['plain'], r['grow']
     row('growing-cache loop (LeRobot)', grow, grow)
     row('engine, static step, no graph', plain, grow)
     row('engine, static step, CUDA graph', graph, grow)
     print(f'  -> decode {graph["per_token"]:.2f} ms/token (target <= 1.5), 50-token chunk '
           f'{graph["chunk"]:.1f} ms (target <= 100), peak GPU memory '
-          f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB (target <= 7.5 GB)')
+          f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB, weights '
+          f'{model.num_parameters() * 2 / 2**30:.2f} GiB (target <= 7.5 GB)')
 
 
 def main():

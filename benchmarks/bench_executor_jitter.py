@@ -18,10 +18,13 @@ Executor tick jitter: timer period error at the control rate, idle and under loa
 Phase 1 (baseline): the executor node alone (config/aloha.yaml, 50 Hz). Phase 2 (loaded): the
 same while, in other processes, three 640x480 rgb8 cameras publish at 30 Hz, a robot stand-in
 publishes joint_states at 100 Hz and the policy node runs a tiny random (scripted) checkpoint
-on the CPU back to back, so real chunks arrive and are blended. The period error of each tick
-is measured from the header stamps of consecutive executor_node/status messages (the node's own
-ROS-time stamp taken at the start of the tick); the node's /diagnostics figures are printed
-beside them. Needs the pip environment (scripts/env.sh).
+on the CPU back to back, so real chunks arrive and are blended. Phases 1 and 2 use the config
+as shipped (``realtime_priority: 50``: the tick thread runs SCHED_FIFO, as ros2_control runs
+its control loop); phase 3 repeats phase 2 with ``realtime_priority: 0`` for comparison. The
+period error of each tick is measured from the header stamps of consecutive
+executor_node/status messages (the node's own ROS-time stamp taken at the start of the tick);
+the node's own /diagnostics figures (over its last 3000 ticks) are printed beside them. Needs
+the pip environment (scripts/env.sh).
 
     python benchmarks/bench_executor_jitter.py [--duration 60] [--no-policy]
 """
@@ -119,6 +122,16 @@ class Graph:
     def role(self, label, *args):
         self.start(label, [sys.executable, __file__, '--role', *args])
 
+    def stop_one(self, label):
+        for entry in [e for e in self.procs if e[0] == label]:
+            entry[2].send_signal(signal.SIGINT)
+            try:
+                entry[2].wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                entry[2].kill()
+            entry[1].close()
+            self.procs.remove(entry)
+
     def output(self, label):
         return (self.log_dir / f'{label}.log').read_text(errors='replace')
 
@@ -211,7 +224,7 @@ def summary(label, ticks, diag, period_s):
     p50, p99 = np.percentile(errors, [50, 99])
     chunks = len({t[3] for t in ticks if t[3]})
     blending = sum(t[2] == 'blending' for t in ticks)
-    print(f'{label:9} ticks {len(ticks):5d} | period error p50 {p50:6.3f} ms  p99 {p99:6.3f} '
+    print(f'{label:16} ticks {len(ticks):5d} | period error p50 {p50:6.3f} ms  p99 {p99:6.3f} '
           f'ms  max {errors.max():7.3f} ms | node-side p99 '
           f'{diag.get("tick_period_error_p99_ms", "?")} ms, tick cost p99 '
           f'{diag.get("tick_cost_p99_ms", "?")} ms | chunks {chunks}, blending ticks '
@@ -272,10 +285,24 @@ def _run(args, graph, monitor, params, names, period_s):
         print('loading with a busy-looping CPU process instead of the policy node')
         graph.start('cpu_load', [sys.executable, '-c', 'while True: pass'])
     load = summary(label, *monitor.measure(args.duration), period_s)
+    # the same load, the executor restarted without real-time priority
+    graph.stop_one('executor')
+    graph.node('executor_normal', 'pi0fast_ros.nodes.executor_node', _with_priority(params, 0))
+    monitor.spin_for(5.0)
+    normal = summary(label + ', prio 0', *monitor.measure(args.duration), period_s)
     print(f'load average {os.getloadavg()[0]:.2f} at the end')
-    print(f'ratio loaded / baseline: p50 {load[0] / base[0]:.2f}x, p99 {load[1] / base[1]:.2f}x'
-          f'; target p99 <= 2 ms: {"met" if load[1] <= 2.0 else "NOT met"}')
+    for name, (p50, p99) in ((label, load), (label + ', prio 0', normal)):
+        print(f'{name}: ratio to baseline p50 {p50 / base[0]:.2f}x, p99 {p99 / base[1]:.2f}x; '
+              f'target p99 <= 2 ms: {"met" if p99 <= 2.0 else "NOT met"}')
     return 0
+
+
+def _with_priority(params, priority):
+    doc = yaml.safe_load(pathlib.Path(params).read_text())
+    doc['/**/executor_node']['ros__parameters']['realtime_priority'] = priority
+    path = pathlib.Path(params).with_name(f'params_prio{priority}.yaml')
+    path.write_text(yaml.safe_dump(doc))
+    return path
 
 
 if __name__ == '__main__':

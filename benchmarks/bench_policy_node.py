@@ -22,10 +22,10 @@ measures (chunk_info): convert (snapshot -> RGB arrays + state), preprocess (the
 resize/pad/normalize/tokenize), publish (build + publish the JointTrajectory); overhead is
 their sum. The model forward (prefill + decode) and detokenization are excluded.
 
-Baseline, measured in the same run: the same three conversions + the facade's preprocess +
-building the chunk message, done here in a plain loop without ROS callbacks competing (the
-floor the node cannot beat). Printed: p50/p95/p99/max of each figure, overhead / baseline,
-and overhead p99 against the 10 ms target.
+Baseline, measured in the same run (100 rounds before and 100 after the node runs): the same
+three conversions + the facade's preprocess + building the chunk message, done here in a plain
+loop without ROS callbacks competing (the floor the node cannot beat). Printed: p50/p95/p99/max
+of each figure, overhead / baseline, and overhead p99 against the 10 ms target.
 
     python benchmarks/bench_policy_node.py [--chunks 300] [--compressed] [--size 640x480]
 """
@@ -67,6 +67,9 @@ def parse_args():
     parser.add_argument('--size', default='640x480', help='camera WIDTHxHEIGHT')
     parser.add_argument('--fps', type=float, default=30.0)
     parser.add_argument('--compressed', action='store_true', help='JPEG CompressedImage')
+    parser.add_argument('--period', type=float, default=0.0,
+                        help='inference_period_s of the node (0 = back to back: the tiny '
+                        'model then keeps one of the two cores busy)')
     parser.add_argument('--torch-threads', type=int, default=1,
                         help='torch_threads of the node (and of the baseline)')
     parser.add_argument('--timeout', type=float, default=600.0)
@@ -132,13 +135,13 @@ class Driver:
             return list(self.infos)
 
 
-def start_node(checkpoint, compressed, log_path, threads):
+def start_node(checkpoint, compressed, log_path, threads, period):
     topics = [f'cameras/{slot}/image' for slot in SLOTS]
     params = [f'checkpoint_path:={checkpoint}', f'action_joint_names:=[{",".join(JOINTS)}]',
               f'camera_slots:=[{",".join(SLOTS)}]', f'camera_topics:=[{",".join(topics)}]',
               'camera_transports:=[' + ','.join(['compressed' if compressed else 'raw'] * 3)
               + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0',
-              f'torch_threads:={threads}']
+              f'torch_threads:={threads}', f'inference_period_s:={period}']
     cmd = [sys.executable, '-m', 'pi0fast_ros.nodes.policy_node', '--ros-args']
     for param in params:
         cmd += ['-p', param]
@@ -155,14 +158,15 @@ def baseline_ms(checkpoint, payloads, width, height, threads, rounds=100):
     msgs = [make_msg(kind, data, enc, width, height, stamp) for kind, data, enc in payloads]
     state = np.zeros(policy.state_dim, np.float32)
     actions = np.zeros((policy.horizon, policy.action_dim), np.float32)
-    times = []
+    times, cpu = [], []
     for _ in range(rounds):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         images = {slot: converter.to_rgb(m) for slot, m in zip(policy.camera_slots, msgs)}
         policy.preprocess(images, state, 'pick up the cube')
         chunk_message(0, JOINTS, actions, 30.0)
         times.append((time.perf_counter() - start) * 1e3)
-    return np.asarray(times)
+        cpu.append((time.thread_time() - start_cpu) * 1e3)
+    return np.asarray(times), np.asarray(cpu)
 
 
 def report(name, values):
@@ -181,9 +185,9 @@ def main():
         checkpoint = make_random_checkpoint(pathlib.Path(tmp) / 'ckpt', cameras=SLOTS,
                                             state_dim=6, action_dim=6, chunk_size=10,
                                             scripted=True)
-        base = baseline_ms(checkpoint, payloads, width, height, args.torch_threads)
+        base, base_cpu = baseline_ms(checkpoint, payloads, width, height, args.torch_threads)
         proc, log = start_node(checkpoint, args.compressed, pathlib.Path(tmp) / 'node.log',
-                               args.torch_threads)
+                               args.torch_threads, args.period)
         rclpy.init()
         node = rclpy.create_node('bench_policy_node_driver')
         driver = Driver(node, payloads, width, height, args.fps)
@@ -201,20 +205,26 @@ def main():
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         log.close()
-        executor.shutdown()
+        executor.shutdown(timeout_sec=5.0)
+        spinner.join(timeout=5.0)
         node.destroy_node()
         rclpy.shutdown()
+        # Before and after the node run: the load of a shared machine drifts.
+        after, after_cpu = baseline_ms(checkpoint, payloads, width, height, args.torch_threads)
+        base, base_cpu = np.concatenate([base, after]), np.concatenate([base_cpu, after_cpu])
         if len(infos) < args.chunks:
             print((pathlib.Path(tmp) / 'node.log').read_text()[-3000:])
             sys.exit(f'only {len(infos)} chunks measured')
     kind = 'JPEG CompressedImage' if args.compressed else 'raw rgb8 Image'
     print(f'policy node overhead per chunk: 3 cameras {width}x{height} {kind} at '
-          f'{args.fps:g} Hz, joint states 100 Hz, {len(infos)} chunks, torch threads '
-          f'{args.torch_threads}, load '
+          f'{args.fps:g} Hz, joint states 100 Hz, {len(infos)} chunks, inference period '
+          f'{args.period:g} s, torch threads {args.torch_threads}, load '
           f'{os.getloadavg()[0]:.2f}')
     figures = {k: np.array([i[k] for i in infos]) for k in FIGURES}
     p99 = {k: report(k, v)[2] for k, v in figures.items()}
     base_p = report('baseline', base)
+    # CPU time of the same work: what it costs without waiting for a core (robust to load).
+    report('baseline cpu', base_cpu)
     p50 = np.percentile(figures['overhead_ms'], 50)
     print(f'  overhead / baseline: p50 {p50 / base_p[0]:.2f}x'
           f'  p99 {p99["overhead_ms"] / base_p[2]:.2f}x')

@@ -210,7 +210,9 @@ class Probe:
         return self.node.get_clock().now()
 
     def close(self):
+        # Stop the spinning thread before destroying what it waits on; otherwise it can still
+        # be inside a wait set when the node's entities go away (AttributeError in the thread).
         self.executor.shutdown(timeout_sec=2.0)
+        self._thread.join(timeout=5.0)
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=5.0)

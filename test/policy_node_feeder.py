@@ -78,7 +78,7 @@ class Feeder:
         self.joint_names = list(joint_names)
         self.mode = GOOD
         self.joint_stamps = []            # (mode, stamp_ns) of every joint state sent
-        self.camera_stamps = {topic: [] for topic, _ in cameras}
+        self.camera_stamps = {topic: [] for topic, _ in cameras}   # (mode, stamp_ns) each
         self.sent = 0
         self._lock = threading.Lock()
         self._tick = 0
@@ -108,6 +108,11 @@ class Feeder:
         with self._lock:
             return [s for m, s in self.joint_stamps if mode is None or m == mode]
 
+    def frame_stamps(self, topic, mode=None):
+        """Return the stamps of the frames sent on topic, in ns; only in `mode` if given."""
+        with self._lock:
+            return [s for m, s in self.camera_stamps[topic] if mode is None or m == mode]
+
     def stop(self):
         self._timer.cancel()
 
@@ -126,7 +131,8 @@ class Feeder:
             pub.publish(self._camera_msg(compressed, payload, size, cam_stamp,
                                          bad=(i == 0 and mode == BAD_ENCODING)))
             with self._lock:
-                self.camera_stamps[topic].append(cam_stamp.sec * 10**9 + cam_stamp.nanosec)
+                self.camera_stamps[topic].append(
+                    (mode, cam_stamp.sec * 10**9 + cam_stamp.nanosec))
         self._joints_pub.publish(self._joint_msg(mode, stamp))
         with self._lock:
             self.joint_stamps.append((mode, now.nanoseconds))

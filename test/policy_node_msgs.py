@@ -16,7 +16,8 @@
 
 import array
 
-from sensor_msgs.msg import Image, JointState
+import cv2
+from sensor_msgs.msg import CompressedImage, Image, JointState
 
 NAMES = ['a', 'b', 'c']
 SEC = 1_000_000_000
@@ -32,4 +33,12 @@ def image(value, stamp_ns=5 * SEC, encoding='rgb8', height=6, width=8):
     msg = Image(height=height, width=width, encoding=encoding, step=width * 3)
     msg.data = array.array('B', bytes([value]) * (height * width * 3))
     msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, SEC)
+    return msg
+
+
+def compressed_msg(bgr_or_gray, ext, fmt=None):
+    ok, buf = cv2.imencode(ext, bgr_or_gray)
+    assert ok
+    msg = CompressedImage(format=fmt or ext.lstrip('.'))
+    msg.data = array.array('B', buf.tobytes())
     return msg

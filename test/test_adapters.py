@@ -239,3 +239,13 @@ def test_ros_helper_reads_the_same_spec_as_the_yaml_loader(tmp_path, rng):
             other.destroy_node()
             node.destroy_node()
             rclpy.shutdown(context=context)
+
+
+def test_node_sections_override_the_shared_spec(tmp_path):
+    path = tmp_path / 'p.yaml'
+    path.write_text('/**:\n  ros__parameters:\n    adapters:\n      chain: [f]\n'
+                    '      f: {type: joint_flip, mask: [1, -1]}\n'
+                    '/**/executor_node:\n  ros__parameters:\n    adapters.f.mask: [-1, 1]\n')
+    assert load_adapter_spec(path)['f']['mask'] == [1, -1]
+    spec = load_adapter_spec(path, 'executor_node')
+    assert spec == {'chain': ['f'], 'f': {'type': 'joint_flip', 'mask': [-1, 1]}}

@@ -227,6 +227,8 @@ def test_decode_state_is_allocated_once_per_configuration(tmp_path):
     (lambda i: i.__setitem__(2, i[2].float()), 'tokens must be'),
     (lambda i: i[2].__setitem__((0, 1), SMALL.vocab_size), 'tokens must lie in'),
     (lambda i: i.__setitem__(1, i[1][:0]), 'img_masks must be a list of 1'),
+    (lambda i: i.__setitem__(0, i[0][0]), 'images must be a list of tensors'),
+    (lambda i: i.__setitem__(2, i[2].tolist()), 'tokens and masks must be tensors'),
 ])
 def test_bad_inputs_are_refused_with_a_specific_error(tmp_path, change, message):
     ckpt, _ = load_tiny(tmp_path)
@@ -262,3 +264,11 @@ def test_from_checkpoint_takes_the_default_length_from_config(tmp_path):
     assert engine.max_action_tokens == 12
     tokens = engine.sample_actions_fast_kv_cache(*make_inputs(SMALL, 1, 2, (9,), seed=15))
     assert tokens.shape == (1, 12)
+
+
+def test_decode_tables_follow_the_model_dtype(tmp_path):
+    ckpt, _ = load_tiny(tmp_path, dtype='bfloat16')
+    engine = Pi0FastEngine(ckpt.model)
+    engine.generate(*make_inputs(SMALL, 1, 1, (9,)), 3)
+    state = engine._state
+    assert state.inv_freq.dtype == state.cos.dtype == state.k.dtype == torch.bfloat16

@@ -195,3 +195,34 @@ def test_status_series_round_trip():
     commands, stamps, blending = series_from_status(rows)
     np.testing.assert_array_equal(commands, [[0.1, 0.2], [1 / 3, -2.0]])
     assert stamps.tolist() == [5, 5] and blending.tolist() == [True, False]
+
+
+def test_periodic_thread_keeps_ticking_through_errors_and_stops():
+    import threading
+    from pi0fast_ros.nodes.tick_thread import PeriodicThread
+
+    class Log:
+        def __init__(self):
+            self.errors = []
+
+        def error(self, text, **kwargs):
+            self.errors.append(text)
+
+    calls, done = [], threading.Event()
+
+    def tick():
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError('boom')
+        if len(calls) >= 10:
+            done.set()
+
+    log = Log()
+    ticker = PeriodicThread(0.005, tick, logger=log)
+    ticker.start()
+    assert done.wait(30)
+    ticker.stop()
+    n = len(calls)
+    assert not ticker._thread.is_alive() and len(calls) == n
+    assert 'boom' in log.errors[0] and len(ticker.errors) >= 9
+    assert {'tick_period_error_p99_ms', 'tick_cost_p50_ms'} <= set(ticker.stats())

@@ -71,3 +71,14 @@ def test_additive_mask_uses_lerobots_value_cast_to_the_model_dtype():
     bf = additive_mask(allowed, torch.bfloat16)
     assert bf.dtype == torch.bfloat16 and bf[0, 1] == torch.tensor(MASK_VALUE).bfloat16()
     assert torch.isfinite(bf).all()
+
+
+def test_rotary_frequencies_are_rounded_to_the_model_dtype_like_lerobots_buffer():
+    exact = rope_inv_freq(256, 10000.0)
+    bf16 = rope_inv_freq(256, 10000.0, dtype=torch.bfloat16)
+    assert exact.dtype == torch.float32 and bf16.dtype == torch.bfloat16
+    assert torch.equal(bf16, exact.bfloat16()) and not torch.equal(bf16.float(), exact)
+    # rope_cos_sin widens the buffer to fp32 before the matmul, as transformers does
+    cos16, _ = rope_cos_sin(bf16, torch.tensor([[900]]), torch.float32)
+    cos32, _ = rope_cos_sin(exact, torch.tensor([[900]]), torch.float32)
+    assert not torch.equal(cos16, cos32)

@@ -15,6 +15,7 @@
 """The policy facade end to end on checkpoints written by make_random_checkpoint."""
 
 import json
+import shutil
 
 import numpy as np
 from pi0fast_ros.core.images import to_model_image
@@ -181,3 +182,20 @@ def test_invalid_observations_are_refused(policy, change, match):
     obs = {'images': frames(), 'state': np.zeros(6), 'instruction': INSTRUCTION, **change}
     with pytest.raises(InvalidObservationError, match=match):
         policy.infer(**obs)
+
+
+def test_loading_refuses_bad_processor_files(scripted_dir, tmp_path):
+    from pi0fast_ros.core.normalize import NormalizerError
+    from safetensors.torch import save_file
+    bad = tmp_path / 'bad'
+    shutil.copytree(scripted_dir, bad)
+    stats_file = bad / 'policy_postprocessor_step_0_unnormalizer_processor.safetensors'
+    stats = load_file(str(stats_file))
+    stats['action.mean'] = torch.zeros(4)
+    stats['action.std'] = torch.ones(4)
+    save_file(stats, str(stats_file))
+    with pytest.raises(NormalizerError, match='action stats have length 4, the config says 6'):
+        Pi0FastPolicy.from_pretrained(bad)
+    (bad / 'policy_postprocessor.json').unlink()
+    with pytest.raises(NormalizerError, match='cannot read .*policy_postprocessor.json'):
+        Pi0FastPolicy.from_pretrained(bad)

@@ -128,10 +128,26 @@ def test_chunk_info_names_every_input_used(rig):
     assert info['status'] == 'ok' and info['instruction'] == FIRST_INSTRUCTION
     assert int(info['stamp_ns.joint_states']) == stamp
     for slot, (topic, _) in zip(('front', 'wrist'), CAMERAS):
-        assert int(info[f'stamp_ns.observation.images.{slot}']) in rig.feeder.camera_stamps[topic]
+        assert int(info[f'stamp_ns.observation.images.{slot}']) in rig.feeder.frame_stamps(topic)
     assert info['masked.observation.images.side'] == 'true'
     assert int(info['tokens']) > 0 and int(info['horizon']) == HORIZON
     assert float(info['overhead_ms']) >= 0.0
+
+
+def test_diagnostics_report_rates_latencies_ages_and_the_model(rig):
+    rig.wait_chunk_after(0)
+    rig.wait_status(lambda message, values: message == 'running'
+                    and float(values['chunks_per_s']) > 0)
+    _, values = rig.node_status()
+    assert (values['device'], values['dtype']) == ('cpu', 'torch.float32')
+    assert (values['horizon'], values['action_dim']) == (str(HORIZON), '6')
+    assert values['masked_slots'] == 'observation.images.side'
+    assert int(values['chunks_published']) > 0
+    for key in ('latency_p50_ms', 'latency_p95_ms', 'inference_p50_ms', 'overhead_p95_ms'):
+        assert float(values[key]) > 0.0, key
+    for name in ('joint_states', 'observation.images.front', 'observation.images.wrist'):
+        assert 0.0 <= float(values[f'age_s.{name}']) < 3.0
+        assert int(values[f'received.{name}']) > 0
 
 
 def test_instruction_by_topic(rig):
@@ -158,13 +174,16 @@ def test_instruction_by_parameter_and_the_topic_shows_it(rig):
 
 
 def test_after_an_instruction_change_no_chunk_uses_the_old_one(rig):
-    rig.probe.set_parameters('policy_node', {'instruction': 'open the drawer'})
-    assert wait_for(lambda: any(i['instruction'] == 'open the drawer'
-                                for i in rig.infos_by_stamp().values()), TIMEOUT)
-    infos = sorted(rig.infos_by_stamp().items())
-    first_new = min(s for s, i in infos if i['instruction'] == 'open the drawer')
-    later = [i['instruction'] for s, i in infos if s > first_new]
-    assert all(text == 'open the drawer' for text in later)
+    result = rig.probe.set_parameters('policy_node', {'instruction': 'open the drawer'})[0]
+    assert result.successful
+    # The node applied the change before answering: any joint state stamped after the answer
+    # was snapshotted under the new instruction.
+    changed_at = rig.probe.now().nanoseconds
+    rig.wait_chunk_after(changed_at)
+    assert wait_for(lambda: len([s for s in rig.infos_by_stamp() if s > changed_at]) >= 3,
+                    TIMEOUT)
+    later = [i['instruction'] for s, i in rig.infos_by_stamp().items() if s > changed_at]
+    assert later and all(text == 'open the drawer' for text in later)
 
 
 def test_pause_stops_chunks_and_resume_restarts_them(rig):
@@ -180,37 +199,55 @@ def test_pause_stops_chunks_and_resume_restarts_them(rig):
 
 def test_callbacks_keep_being_served_while_the_model_runs(rig):
     before = len(rig.infos)
-    assert wait_for(lambda: len(rig.infos) >= before + 10, TIMEOUT)
-    infos = [_values(m.status[0]) for _, m in list(rig.infos)[before:]]
+
+    def new_infos():
+        return [_values(m.status[0]) for _, m in list(rig.infos)[before:]]
+
+    # Collect at least 2 s of inference time, whatever the speed of the machine: the feeder
+    # sends 60 messages/s, so a node whose callbacks waited on the model would store none.
+    assert wait_for(lambda: sum(float(i['inference_ms']) for i in new_infos()) >= 2000,
+                    TIMEOUT)
+    infos = new_infos()
     during = sum(int(i['inputs_during_inference']) for i in infos)
     busy_ms = sum(float(i['inference_ms']) for i in infos)
     # Messages the callbacks stored while an inference was running (measured in the node).
     print(f'{during} input messages stored during {busy_ms:.0f} ms of inference over '
           f'{len(infos)} chunks')
     assert during > 0
-    # Everything sent reaches the node: the callbacks are not starved by the worker.
+    # Most of what is sent reaches the node (best effort, queue of one): callbacks keep up.
     _, values = rig.node_status()
     received = sum(int(v) for k, v in values.items() if k.startswith('received.'))
-    assert received >= 0.5 * rig.feeder.sent
+    assert received >= 0.3 * rig.feeder.sent
 
 
-@pytest.mark.parametrize('mode,reason,text', [
-    (feeder_mod.STALE_CAMERA, 'stale', 'stale'),
-    (feeder_mod.MISSING_JOINT, 'missing_joint', "missing joints ['gripper']"),
-    (feeder_mod.NAN_JOINT, 'non_finite', "non-finite positions for ['shoulder_lift']"),
-    (feeder_mod.BAD_ENCODING, 'bad_image', "unsupported encoding '16UC1'"),
+@pytest.mark.parametrize('mode,reason,text,bad_input', [
+    (feeder_mod.STALE_CAMERA, 'stale', 'stale', 'front'),
+    (feeder_mod.MISSING_JOINT, 'missing_joint', "missing joints ['gripper']", 'joints'),
+    (feeder_mod.NAN_JOINT, 'non_finite', "non-finite positions for ['shoulder_lift']",
+     'joints'),
+    (feeder_mod.BAD_ENCODING, 'bad_image', "unsupported encoding '16UC1'", 'front'),
 ])
-def test_bad_input_is_reported_and_gets_no_chunk(rig, mode, reason, text):
+def test_bad_input_is_reported_and_gets_no_chunk(rig, mode, reason, text, bad_input):
     rig.wait_chunk_after(0)
     rig.feeder.set_mode(mode)
     rig.wait_status(lambda message, values: text in message
                     and int(values.get(f'rejected.{reason}', 0)) > 0)
-    # A few more diagnostics periods: still rejected, and no chunk from a bad joint state.
+    # The node holds a bad latest input now: nothing newer may become a chunk.
+    confirmed_at = rig.probe.now().nanoseconds
     count = len(rig.diags)
     assert wait_for(lambda: len(rig.diags) >= count + 5, TIMEOUT)
     assert text in rig.node_status()[0]
-    bad = set(rig.feeder.stamps(mode))
-    assert bad and not bad & set(rig.chunk_stamps())
+    assert not [s for s in rig.chunk_stamps() if s > confirmed_at]
+    # And no chunk ever used a bad input. (Around the switch a chunk may pair the last good
+    # frame with a new joint state: topics are not ordered with respect to each other.)
+    if bad_input == 'joints':
+        bad = set(rig.feeder.stamps(mode))
+        assert bad and not bad & set(rig.chunk_stamps())
+    else:
+        bad = set(rig.feeder.frame_stamps(CAMERAS[0][0], mode))
+        used = {int(i['stamp_ns.observation.images.front'])
+                for i in rig.infos_by_stamp().values()}
+        assert bad and not bad & used
     rig.feeder.set_mode(feeder_mod.GOOD)
-    rig.wait_chunk_after(max(bad))
+    rig.wait_chunk_after(max(rig.feeder.stamps(mode)))
     assert 'no inference: ' in rig.node.output()

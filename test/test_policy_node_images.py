@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from pi0fast_ros.nodes.image_conversion import available_backends, ImageConversionError
 from pi0fast_ros.nodes.image_conversion import ImageConverter
+from policy_node_msgs import compressed_msg
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -39,14 +40,6 @@ def raw_msg(pixels, encoding, step_pad=0):
         rows = np.concatenate([rows, np.full((height, step_pad), 77, np.uint8)], axis=1)
     msg = Image(height=height, width=width, encoding=encoding, step=rows.shape[1])
     msg.data = array.array('B', rows.tobytes())
-    return msg
-
-
-def compressed_msg(bgr_or_gray, ext, fmt=None):
-    ok, buf = cv2.imencode(ext, bgr_or_gray)
-    assert ok
-    msg = CompressedImage(format=fmt or ext.lstrip('.'))
-    msg.data = array.array('B', buf.tobytes())
     return msg
 
 

@@ -22,7 +22,7 @@ from pi0fast_ros.nodes.image_conversion import ImageConverter
 from pi0fast_ros.nodes.input_slots import check_age, Entry, InputError, InputSlots
 from pi0fast_ros.nodes.input_slots import JOINT_STATES, JointStateMapper, stamp_to_ns
 from pi0fast_ros.nodes.observation import ObservationBuilder
-from policy_node_msgs import image, joint_state, NAMES, SEC
+from policy_node_msgs import compressed_msg, image, joint_state, NAMES, SEC
 import pytest
 
 
@@ -187,5 +187,22 @@ def test_several_cameras_are_converted_concurrently_and_errors_keep_their_slot()
             builder.build(slots.snapshot(), 5 * SEC, SEC)
         assert info.value.input_name == 'observation.images.wrist'
         assert info.value.reason == slots_mod.BAD_IMAGE
+    finally:
+        builder.close()
+
+
+def test_compressed_frames_of_several_cameras_are_decoded():
+    cams = {f'observation.images.{n}': f'observation.images.{n}' for n in ('a', 'b', 'c')}
+    builder = ObservationBuilder(cams, [], JointStateMapper(NAMES), None,
+                                 ImageConverter('rosbags-image'))
+    try:
+        slots = InputSlots([JOINT_STATES, *cams])
+        slots.put(JOINT_STATES, Entry(joint_state(NAMES, [1, 2, 3]), 5 * SEC))
+        for value, slot in zip((10, 120, 240), cams):
+            gray = np.full((8, 8), value, np.uint8)
+            slots.put(slot, Entry(compressed_msg(gray, '.png'), 5 * SEC))
+        obs = builder.build(slots.snapshot(), 5 * SEC, SEC)
+        for value, slot in zip((10, 120, 240), cams):
+            assert obs.images[slot].shape == (8, 8, 3) and (obs.images[slot] == value).all()
     finally:
         builder.close()

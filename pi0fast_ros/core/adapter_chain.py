@@ -205,7 +205,8 @@ def load_adapter_spec(params_file, node_name=None):
     with open(params_file, encoding='utf-8') as f:
         doc = yaml.safe_load(f) or {}
     flat = {}
-    for section in ('/**', node_name, f'/{node_name}' if node_name else None):
+    node_sections = (node_name, f'/{node_name}', f'/**/{node_name}') if node_name else ()
+    for section in ('/**', *node_sections):
         if section and isinstance(doc.get(section), dict):
             flat.update(_flatten(doc[section].get('ros__parameters')))
     spec = {}

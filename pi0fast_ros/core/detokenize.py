@@ -24,8 +24,9 @@ The model emits "Action", ":", "▁", FAST tokens, "|", EOS (facts §2). Two mod
   `horizon` = n_action_steps rows are kept.
 * 'lerobot' (parity): LeRobot 0.4.4's detokenize_actions (M:1170-1256): check that the first
   two tokens are "Action", ":"; cut at the first "|" (keep all if none); delete every
-  "Action: " sequence; map to FAST ids; relaxed FAST decode (truncate / zero-pad the
-  coefficients to H x D with H = n_action_steps, facts §8.3).
+  "Action: " sequence; map to FAST ids; drop ids beyond the BPE vocabulary as transformers'
+  decode does (so text tokens inside the body are ignored); relaxed FAST decode (truncate /
+  zero-pad the coefficients to H x D with H = n_action_steps, facts §8.3).
 
 Where LeRobot would crash (its prefix assert) or return zeros (any decode exception), both
 modes return a failed Decoded with a specific status instead; never zeros or means.
@@ -152,6 +153,11 @@ class ActionDecoder:
                          'tokens (LeRobot would decode them all)')
         body = _remove_all(ids, self.text.action_prefix_ids)
         fast_ids = self.text.text_to_fast_ids(body).tolist()
+        # transformers' decode silently skips ids the BPE vocabulary does not have (text
+        # tokens, EOS, PAD inside the body all map above it): do the same. Negative ids (the
+        # 128 skip tokens) make LeRobot return zeros; they reach the decoder and fail.
+        vocab = getattr(self.fast, 'bpe_vocab_size', self.fast.vocab_size)
+        fast_ids = [f for f in fast_ids if f < vocab]
         return self._decode_fast(fast_ids, self.horizon, 'relaxed')
 
     # --- shared ---------------------------------------------------------------------------

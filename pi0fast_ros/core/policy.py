@@ -34,7 +34,7 @@ from .detokenize import ActionDecoder, STATUS_NON_FINITE
 from .fast_tokenizer import FastActionTokenizer
 from .images import ImageError, prepare_images
 from .model.engine import Pi0FastEngine
-from .normalize import load_normalizers, POSTPROCESSOR, PREPROCESSOR
+from .normalize import load_normalizers, NormalizerError, POSTPROCESSOR, PREPROCESSOR
 from .prompt import build_prompt, discretize_state
 from .resolve import resolve_checkpoint, resolve_component
 from .text_tokenizer import TextTokenizer
@@ -137,8 +137,8 @@ class Pi0FastPolicy:
         pairs = ((self._state_norm, self.state_dim), (self._action_norm, self.action_dim))
         for norm, dim in pairs:
             if norm.dim not in (None, dim):
-                raise ValueError(f'{path}: {norm.key} stats have length {norm.dim}, the '
-                                 f'config says {dim}')
+                raise NormalizerError(f'{path}: {norm.key} stats have length {norm.dim}, the '
+                                      f'config says {dim}')
         self.max_length = self.config.tokenizer_max_length
         # LeRobot's prompt step does not serialize max_state_dim (facts §8.12): training used
         # config.max_state_dim, LeRobot's inference from disk falls back to 32. We follow the
@@ -153,7 +153,8 @@ class Pi0FastPolicy:
     def from_pretrained(cls, checkpoint_dir, device='cpu', dtype=None, fast_tokenizer=None,
                         text_tokenizer=None, max_decoding_steps=None, stop_at_end_marker=True,
                         progress=None, detokenize='strict', require_end_marker=None,
-                        temperature=None, seed=None, constrained=False, allow_download=True):
+                        temperature=None, seed=None, constrained=False, arch_hints=None,
+                        allow_download=True):
         """
         Load a LeRobot pi0_fast checkpoint directory (or hub id) and its two tokenizers.
 
@@ -161,6 +162,9 @@ class Pi0FastPolicy:
         TextTokenizer); by default `<ckpt>/fast_tokenizer/` and `<ckpt>/text_tokenizer/`, then
         the names in config.json (local directory, HF cache, hub download when allowed).
         dtype None -> config.json's. progress(fraction, message) is called while loading.
+        arch_hints: head counts for checkpoints without our size metadata whose widths are not
+        PI0-FAST's ({'vision_heads', 'num_heads', 'num_kv_heads', 'head_dim'}; see
+        model.config.infer_arch), e.g. tiny models saved by LeRobot itself.
         detokenize: 'strict' (robot default) or 'lerobot' (LeRobot 0.4.4's relaxed rules).
         constrained: after the "Action: " prefix, take logits only over the FAST ids, "|" and
         EOS (the engine's constrained mode): identical to full greedy whenever the full argmax
@@ -171,7 +175,7 @@ class Pi0FastPolicy:
         """
         report = _progress_reporter(progress)
         path = resolve_checkpoint(checkpoint_dir, allow_download)
-        ckpt = load_checkpoint(path, dtype=dtype, device=device,
+        ckpt = load_checkpoint(path, dtype=dtype, device=device, arch_hints=arch_hints,
                                progress=lambda done, total, name: report(
                                    done / max(total, 1), f'loading weights: {name}'))
         report(1.0, 'weights loaded; loading tokenizers')

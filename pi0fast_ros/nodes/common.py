@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 
 LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
           'error': DiagnosticStatus.ERROR, 'stale': DiagnosticStatus.STALE}
@@ -35,7 +36,9 @@ def run_node(node_factory, args=None, num_threads=2):
     node = None
     try:
         node = node_factory()
-        executor = MultiThreadedExecutor(num_threads=num_threads)
+        # one thread: the lighter SingleThreadedExecutor (less time holding the GIL)
+        executor = SingleThreadedExecutor() if num_threads == 1 else \
+            MultiThreadedExecutor(num_threads=num_threads)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

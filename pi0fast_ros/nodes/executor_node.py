@@ -18,14 +18,13 @@ The executor node: action chunks in, one safe command per control tick out (DESI
 Topics (relative names): ``action_chunk`` (JointTrajectory) and ``joint_states`` in;
 ``joint_commands`` (Float64MultiArray / JointState / JointTrajectory), ``~/status`` (one
 DiagnosticArray per tick, see executor_messages.py) and ``/diagnostics`` out. Services:
-``~/enable`` and ``~/hold`` (std_srvs/SetBool). The timer runs on the steady clock; stamps use
-ROS time, so use_sim_time and bag replay work. All decisions are made by core/executor.py.
+``~/enable`` and ``~/hold`` (std_srvs/SetBool). Stamps use ROS time, so use_sim_time and bag
+replay work. The tick runs in its own thread on the monotonic clock (tick_thread.py),
+optionally with SCHED_FIFO priority; all decisions are made by core/executor.py.
 """
 
-import collections
 import sys
 import threading
-import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
@@ -34,14 +33,13 @@ from pi0fast_ros.nodes.common import run_node, StartupError
 from pi0fast_ros.nodes.executor_messages import chunk_from_msg, COMMAND_MSG_TYPES
 from pi0fast_ros.nodes.executor_messages import command_msg, diagnostics_msg, status_msg
 from pi0fast_ros.nodes.executor_params import read_executor_parameters
+from pi0fast_ros.nodes.tick_thread import PeriodicThread, set_fifo_priority
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
-
-JITTER_WINDOW = 3000  # ticks kept for the jitter percentiles (60 s at 50 Hz)
 
 
 class ExecutorNode(Node):
@@ -56,7 +54,6 @@ class ExecutorNode(Node):
             raise StartupError(f'invalid executor parameters: {exc}') from exc
         self.period_s = 1.0 / config.control_rate_hz
         self._lock = threading.Lock()  # the core is shared by the tick and the callbacks
-        self._tick_group = MutuallyExclusiveCallbackGroup()
         io_group = MutuallyExclusiveCallbackGroup()
         self._command_pub = self.create_publisher(
             COMMAND_MSG_TYPES[self.options.command_type], 'joint_commands', 10)
@@ -70,15 +67,20 @@ class ExecutorNode(Node):
                                      callback_group=io_group)
         self.create_service(SetBool, '~/enable', self._on_enable, callback_group=io_group)
         self.create_service(SetBool, '~/hold', self._on_hold, callback_group=io_group)
-        self._errors = collections.deque(maxlen=JITTER_WINDOW)  # tick period errors (s)
-        self._costs = collections.deque(maxlen=JITTER_WINDOW)   # tick callback durations (s)
-        self._last_tick_mono = None
         self._joint_states_used = 0
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self._timer = self.create_timer(self.period_s, self._on_tick,
-                                        callback_group=self._tick_group, clock=steady)
         self.create_timer(self.options.diagnostics_period_s, self._on_diagnostics,
-                          callback_group=io_group, clock=steady)
+                          callback_group=io_group, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        # The control tick: its own thread on the monotonic clock (see tick_thread.py).
+        if self.options.realtime_priority > 0:
+            # this (main) thread spins the SingleThreadedExecutor of main(): chunks, joint
+            # states, services; 10 below the tick, so it never preempts it
+            error = set_fifo_priority(max(1, self.options.realtime_priority - 10))
+            if error:
+                self.get_logger().warn(f'I/O thread: no SCHED_FIFO priority ({error})')
+        self._ticker = PeriodicThread(self.period_s, self._on_tick,
+                                      priority=self.options.realtime_priority,
+                                      logger=self.get_logger(), alive=self.context.ok)
+        self._ticker.start()
         if not (config.lower_limits or config.upper_limits or config.max_velocity):
             self.get_logger().warn('no joint limits and no max_velocity configured: commands '
                                    'are only checked for NaN')
@@ -93,11 +95,11 @@ class ExecutorNode(Node):
         return self.get_clock().now().nanoseconds
 
     # ---- the control tick ----
+    def destroy_node(self):
+        self._ticker.stop()
+        return super().destroy_node()
+
     def _on_tick(self):
-        start = time.monotonic()
-        if self._last_tick_mono is not None:
-            self._errors.append(start - self._last_tick_mono - self.period_s)
-        self._last_tick_mono = start
         now = self._now_ns()
         if now == 0:  # use_sim_time before the first /clock message: no time, no command
             return
@@ -109,7 +111,6 @@ class ExecutorNode(Node):
                 tick.command, self.options.trajectory_time_from_start_s or self.period_s))
         if self.options.publish_status:
             self._status_pub.publish(status_msg(self, tick, self.options.command_joint_names))
-        self._costs.append(time.monotonic() - start)
 
     # ---- inputs ----
     def _on_chunk(self, msg):
@@ -154,27 +155,17 @@ class ExecutorNode(Node):
         return response
 
     # ---- health ----
-    def jitter_stats(self):
-        """Tick period error and tick cost percentiles (ms) over the recent window."""
-        stats = {}
-        for name, values in (('tick_period_error', self._errors), ('tick_cost', self._costs)):
-            data = np.abs(np.array(tuple(values))) * 1e3  # tuple(): an atomic copy
-            if data.size:
-                p50, p99 = np.percentile(data, [50, 99])
-                stats.update({f'{name}_p50_ms': f'{p50:.3f}', f'{name}_p99_ms': f'{p99:.3f}',
-                              f'{name}_max_ms': f'{data.max():.3f}'})
-        stats['jitter_window_ticks'] = len(self._errors)
-        return stats
-
     def _on_diagnostics(self):
         with self._lock:
-            extra = {**self.jitter_stats(), 'joint_states_used': self._joint_states_used}
+            extra = {**self._ticker.stats(), 'joint_states_used': self._joint_states_used}
             msg = diagnostics_msg(self, self._now_ns(), self.core, extra)
         self._diag_pub.publish(msg)
 
 
 def main(args=None):
-    return run_node(ExecutorNode, args=args)
+    # The control tick has its own thread; chunks, joint states, services and diagnostics
+    # share one executor thread (less Python executor work competing for the GIL).
+    return run_node(ExecutorNode, args=args, num_threads=1)
 
 
 if __name__ == '__main__':

@@ -43,6 +43,7 @@ class NodeOptions:
     trajectory_time_from_start_s: float
     diagnostics_period_s: float
     publish_status: bool
+    realtime_priority: int
 
 
 def _numbers(node, name, description):
@@ -176,4 +177,8 @@ def _declare_node_options(node, default_command_names):
                                      '/diagnostics', read_only=True, min_value=0.05,
                                      max_value=60.0),
         publish_status=declare(node, 'publish_status', True, 'publish executor_node/status '
-                               'every tick (provenance)', read_only=True))
+                               'every tick (provenance)', read_only=True),
+        realtime_priority=declare(
+            node, 'realtime_priority', 0, 'SCHED_FIFO priority of the node (1-99; 0: normal '
+            'scheduling); needs CAP_SYS_NICE or an rtprio limit', read_only=True,
+            min_value=0, max_value=99))

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from .image_conversion import ImageConversionError
+from .image_conversion import ImageConversionError, is_compressed
 from .input_slots import BAD_IMAGE, check_age, InputError, JOINT_STATES, NO_MESSAGE
 
 
@@ -63,9 +63,10 @@ class ObservationBuilder:
         self.mapper = mapper
         self.state_transform = state_transform
         self.converter = converter
-        # JPEG/PNG decoding and colour conversion run in OpenCV without the GIL: with several
-        # cameras, convert them concurrently (one thread per camera, created once).
-        self._pool = (ThreadPoolExecutor(len(self.cameras), thread_name_prefix='convert')
+        # JPEG/PNG decoding (a few ms per frame) runs in OpenCV without the GIL: with several
+        # compressed frames, decode them concurrently (threads created once). Raw frames are
+        # converted inline: a view or one cvtColor costs less than a thread hand-off.
+        self._pool = (ThreadPoolExecutor(len(self.cameras), thread_name_prefix='decode')
                       if len(self.cameras) > 1 else None)
 
     def _convert(self, item):
@@ -74,6 +75,15 @@ class ObservationBuilder:
             return self.converter.to_rgb(entry.msg)
         except ImageConversionError as exc:
             raise InputError(BAD_IMAGE, self.cameras[slot], str(exc)) from None
+
+    def _convert_all(self, entries):
+        compressed = [(s, e) for s, e in entries.items() if is_compressed(e.msg)]
+        pending = {}
+        if self._pool is not None and len(compressed) > 1:
+            pending = {s: self._pool.submit(self._convert, (s, e)) for s, e in compressed}
+        done = {s: self._convert((s, e)) for s, e in entries.items() if s not in pending}
+        done.update({s: future.result() for s, future in pending.items()})  # re-raises
+        return done
 
     def close(self):
         """Stop the conversion threads."""
@@ -104,10 +114,7 @@ class ObservationBuilder:
         if self.state_transform is not None:
             state = self.state_transform(state)
         images = dict.fromkeys(self.masked)
-        items = list(entries.items())
-        converted = self._pool.map(self._convert, items) if self._pool else map(
-            self._convert, items)
-        images.update(zip(entries, converted))   # re-raises the first InputError
+        images.update(self._convert_all(entries))
         stamps = {JOINT_STATES: joints.stamp_ns}
         stamps.update({slot: entry.stamp_ns for slot, entry in entries.items()})
         return Observation(images=images, state=np.asarray(state, dtype=np.float32),

@@ -89,10 +89,7 @@ class PolicyNode(Node):
         if self.config.instruction:
             self._apply_instruction(self.config.instruction, 'parameter')
         if self.config.warmup:
-            self.get_logger().info('warming up ...')
-            start = time.perf_counter()
-            self.policy.warmup()
-            self.get_logger().info(f'warm-up done in {time.perf_counter() - start:.1f} s')
+            self._warmup()
         self.worker = InferenceWorker(self.policy, self.slots, self.builder, self, self._now_ns,
                                       self._settings, self.get_logger())
         self.worker.start()
@@ -104,6 +101,18 @@ class PolicyNode(Node):
             f'{self.slots.instruction or "(none yet: waiting for one)"!r}')
 
     # -- set-up ------------------------------------------------------------------------------
+    def _warmup(self):
+        self.get_logger().info('warming up ...')
+        start = time.perf_counter()
+        try:
+            result = self.policy.warmup()
+        except Exception as exc:  # e.g. out of device memory: fatal, with its reason
+            raise StartupError(f'warm-up failed: {type(exc).__name__}: {exc}') from exc
+        self.get_logger().info(
+            f'warm-up done in {time.perf_counter() - start:.1f} s (last: '
+            f'{result.timings_ms.get("total", float("nan")):.1f} ms, {len(result.tokens)} '
+            f'tokens)')
+
     def _make_converter(self):
         backend = self.config.image_backend
         try:
@@ -293,7 +302,7 @@ class PolicyNode(Node):
         now = self._now_ns()
         values = {'instruction': snapshot.instruction, 'paused': self.worker.paused,
                   'busy': self.worker.busy, 'checkpoint': self.config.checkpoint_path,
-                  'device': self.config.device, 'dtype': self.config.dtype,
+                  'device': str(self.policy.device), 'dtype': str(self.policy.dtype),
                   'image_backend': self.builder.converter.backend,
                   'horizon': self.policy.horizon, 'action_dim': self.policy.action_dim,
                   'masked_slots': ','.join(self.masked)}

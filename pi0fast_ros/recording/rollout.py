@@ -155,10 +155,12 @@ def _status_values(msg):
 
 
 def _int(values, *keys):
+    # int() of the text itself: stamps in ns (~1.8e18) do not survive a float64.
     for key in keys:
-        if values.get(key, '') not in ('', None):
+        text = str(values.get(key, '') or '').strip()
+        if text:
             try:
-                return int(float(values[key]))
+                return int(text)
             except ValueError:
                 pass
     return 0

@@ -56,7 +56,7 @@ def resolve_config(value):
 class Child:
     """One node process; its output is copied line by line to ours with a [name] prefix."""
 
-    def __init__(self, spec, options, params_dir, log_dir=None):
+    def __init__(self, spec, options, params_dir, log_dir=None, echo=True):
         self.spec = spec
         overrides = write_overrides(spec, params_dir)
         self.cmd = [sys.executable, '-u', '-m', spec.module] + ros_args(spec, options, overrides)
@@ -66,13 +66,15 @@ class Child:
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         self._log = open(os.path.join(log_dir, f'{spec.name}.log'), 'w') if log_dir else None
+        self._echo = echo
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
 
     def _pump(self):
         for raw in iter(self.proc.stdout.readline, b''):
             line = raw.decode(errors='replace').rstrip('\n')
-            print(f'[{self.spec.name}] {line}', flush=True)
+            if self._echo:
+                print(f'[{self.spec.name}] {line}', flush=True)
             if self._log:
                 self._log.write(line + '\n')
                 self._log.flush()
@@ -112,7 +114,12 @@ def _parse(argv):
     ap.add_argument('--stop-timeout', type=float, default=15.0,
                     help='seconds each stop signal is given before the next')
     ap.add_argument('--log-dir', default=None, help='also write <node>.log files here')
-    return ap.parse_args(argv)
+    ap.add_argument('--quiet', action='store_true',
+                    help='print only the lines of bringup itself (node output: --log-dir)')
+    args = ap.parse_args(argv)
+    if args.quiet and not args.log_dir:
+        ap.error('--quiet needs --log-dir (node output has to go somewhere)')
+    return args
 
 
 def _options(args):
@@ -156,7 +163,7 @@ def run(args):
     params_dir = tempfile.mkdtemp(prefix='pi0fast_bringup_')
     try:
         for spec in specs:
-            children.append(Child(spec, options, params_dir, args.log_dir))
+            children.append(Child(spec, options, params_dir, args.log_dir, not args.quiet))
             print(f'[bringup] started {spec.name} (pid {children[-1].proc.pid}): '
                   f'{" ".join(children[-1].cmd)}', flush=True)
         reason, failed = _wait(children, args, stop_event)

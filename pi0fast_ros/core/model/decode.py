@@ -48,7 +48,7 @@ class DecodeState:
         self.v = torch.zeros(shape, dtype=self.dtype, device=device)
         self.n_rep = arch.num_heads // arch.num_kv_heads
         self.scale = arch.head_dim ** -0.5
-        self.inv_freq = rope_inv_freq(arch.head_dim, arch.rope_theta, device)
+        self.inv_freq = rope_inv_freq(arch.head_dim, arch.rope_theta, device, self.dtype)
         # Positions never exceed prefix_len + max_steps - 2 (a fully valid prefix).
         self.cos, self.sin = rope_table(self.inv_freq, self.length, self.dtype)
         self.slot_ids = torch.arange(self.length, device=device)
@@ -85,7 +85,10 @@ def prefill(model, prefix, state):
 
     hidden = model.gemma(prefix.embeddings, cos, sin, attend)
     # The final norm runs over the whole prefix, as in transformers, before taking the last row.
-    return model.gemma.norm(hidden)[:, -1:]
+    # The row is made contiguous because LeRobot's lm_head (weights requiring grad) folds its
+    # strided input into one mm; a strided input to a no-grad weight would take the bmm path of
+    # torch.matmul (aten should_fold) and round differently.
+    return model.gemma.norm(hidden)[:, -1:].contiguous()
 
 
 def step_exact(model, state, token, t):

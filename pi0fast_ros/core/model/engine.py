@@ -113,17 +113,24 @@ class Pi0FastEngine:
         """
         Decode up to max_steps tokens; stop early once every row has emitted stop_token_id.
 
-        Inputs as sample_actions_fast_kv_cache. Stopping is exact: tokens up to each row's first
+        Inputs as sample_actions_fast_kv_cache (moved to the model's device if needed; the
+        returned tensors stay there). Stopping is exact: tokens up to each row's first
         stop token are those a full-length decode gives (later columns of early-finishing rows
         are still decoded, batch-wise, until all rows are done). stop_token_id None decodes to
         max_steps. allowed_token_ids (ascending ids, e.g. FAST range + '|' + EOS) restricts
-        steps >= constrain_after to those logits; see docs for when that equals full greedy.
+        steps >= constrain_after to those rows of the LM head (a matmul over ~2k rows instead of
+        257k). Greedy results equal full-vocabulary greedy exactly when, at every constrained
+        step, the full argmax is an allowed id (a well-formed "Action: <FAST> |" output) and no
+        two allowed ids tie within rounding: the smaller matmul may round fp32 logits
+        differently in the last ulp (bf16 and the LeRobot fixtures were bit-identical on CPU).
         """
         if int(max_steps) < 1:
             raise ValueError(f'max_steps must be >= 1, got {max_steps}')
         if temperature < 0:
             raise ValueError(f'temperature must be >= 0, got {temperature}')
-        t0 = _now(self.model.device)
+        device = self.model.device
+        t0 = _now(device)
+        images, img_masks, tokens, masks = _to_device(device, images, img_masks, tokens, masks)
         prefix = build_prefix(self.model, images, img_masks, tokens, masks, self.bos_token_id,
                               self.batch_cameras)
         state = self._prepare(tokens.shape[0], prefix.length, int(max_steps))
@@ -198,6 +205,18 @@ class Pi0FastEngine:
                    'decode_ms_per_token': (t2 - t1) * 1e3 / max(n - 1, 1)}
         stopped = done is not None and bool(done.all())
         return GenerateResult(tokens, lengths, stopped, timings)
+
+
+def _to_device(device, images, img_masks, tokens, masks):
+    """Move LeRobot-convention inputs to `device` (a no-op when they are already there)."""
+    for name, value in (('images', images), ('img_masks', img_masks)):
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, torch.Tensor) for v in value):
+            raise ValueError(f'{name} must be a list of tensors, one per camera slot')
+    if not isinstance(tokens, torch.Tensor) or not isinstance(masks, torch.Tensor):
+        raise ValueError('tokens and masks must be tensors')
+    return ([img.to(device) for img in images], [m.to(device) for m in img_masks],
+            tokens.to(device), masks.to(device))
 
 
 def _choose(logits, temperature, generator):

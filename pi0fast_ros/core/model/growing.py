@@ -40,7 +40,7 @@ def generate_growing(model, images, img_masks, tokens, masks, max_steps, bos_tok
     t0 = _now(model.device)
     arch, dtype = model.arch, model.compute_dtype
     n_rep, scale = arch.num_heads // arch.num_kv_heads, arch.head_dim ** -0.5
-    inv_freq = rope_inv_freq(arch.head_dim, arch.rope_theta, model.device)
+    inv_freq = rope_inv_freq(arch.head_dim, arch.rope_theta, model.device, dtype)
     prefix = build_prefix(model, images, img_masks, tokens, masks, bos_token_id)
     cache = [None] * arch.depth
 
@@ -56,7 +56,8 @@ def generate_growing(model, images, img_masks, tokens, masks, max_steps, bos_tok
 
     cos, sin = rope_cos_sin(inv_freq, prefix.positions, dtype)
     hidden = model.gemma(prefix.embeddings, cos, sin, attend_with(prefix.mask))
-    token = model.lm_head(model.gemma.norm(hidden)[:, -1:])[:, -1].argmax(-1, keepdim=True)
+    last = model.gemma.norm(hidden)[:, -1:].contiguous()  # see decode.prefill
+    token = model.lm_head(last)[:, -1].argmax(-1, keepdim=True)
     out, pad = [token], prefix.pad
     t1 = _now(model.device)
     for _ in range(1, max_steps):

@@ -52,11 +52,17 @@ class RMSNorm(nn.Module):
         return (normed * (1.0 + self.weight.float())).to(x.dtype)
 
 
-def rope_inv_freq(head_dim, theta, device=None):
-    """Inverse frequencies [head_dim/2] fp32, as transformers' default rope init."""
+def rope_inv_freq(head_dim, theta, device=None, dtype=torch.float32):
+    """
+    Inverse frequencies [head_dim/2] as transformers' default rope init, stored in `dtype`.
+
+    Pass the model dtype: LeRobot's `PaliGemma.to(bfloat16)` also casts the rotary
+    `inv_freq` buffer, so under bf16 the frequencies are bf16-rounded before the fp32 cos/sin
+    (checked against LeRobot 0.4.4: without this bf16 logits differ from the first token).
+    """
     exponent = torch.arange(0, head_dim, 2, dtype=torch.int64)
     exponent = exponent.to(device=device, dtype=torch.float)
-    return 1.0 / (theta ** (exponent / head_dim))
+    return (1.0 / (theta ** (exponent / head_dim))).to(dtype)
 
 
 def rope_cos_sin(inv_freq, position_ids, dtype):

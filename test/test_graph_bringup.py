@@ -1,0 +1,112 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The so100 graph as `pi0fast-bringup` starts it (the pip-environment twin of the launch test).
+
+fake_robot + rollout_recorder + executor_node + policy_node (a tiny scripted checkpoint), all
+separate processes over DDS, checked with the same GraphChecks as test_so100_launch.py; then
+the recorded bag is read back with rosbags and sampled commands are traced to their chunk and
+observation.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+from graph_checks import check_recorded_provenance, GraphChecks, make_test_checkpoint
+from graph_checks import so100_test_config
+from harness import CONFIG_DIR, wait_for
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+CONFIG = CONFIG_DIR / 'so100.yaml'
+
+
+class Bringup:
+    """pi0fast-bringup in its own process group, output to a file."""
+
+    def __init__(self, args, log_path):
+        self.log_path = log_path
+        self._log = open(log_path, 'wb')
+        self.proc = subprocess.Popen(
+            [sys.executable, '-u', '-m', 'pi0fast_ros.tools.bringup', *map(str, args)],
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output(self):
+        return self.log_path.read_text(errors='replace')
+
+    def stop(self, timeout=90.0):
+        """SIGINT, as Ctrl-C; bringup then stops its nodes itself."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(10)
+        finally:
+            self._log.close()
+
+
+def test_so100_graph_with_fake_hardware(probe, tmp_path):
+    config = so100_test_config(tmp_path)
+    checkpoint = make_test_checkpoint(tmp_path / 'checkpoint', config)
+    namespace = f'/graph_{os.getpid()}'
+    checks = GraphChecks(probe, namespace, config)
+    bringup = Bringup(['--config', config, '--fake-hardware', '--checkpoint', checkpoint,
+                       '--instruction', 'pick up the cube', '--namespace', namespace,
+                       '--record', tmp_path / 'rollouts'], tmp_path / 'bringup.log')
+    try:
+        checks.comes_up()
+        checks.chunks_follow_the_contract()
+        checks.commands_flow_at_the_control_rate()
+        checks.seams_within_the_executor_bound()
+        checks.disable_stops_commands()
+        checks.policy_killed_executor_holds()
+    except AssertionError as exc:
+        raise AssertionError(f'{exc}\n--- bringup output ---\n{bringup.output()[-6000:]}')
+    finally:
+        code = bringup.stop()
+    out = bringup.output()
+    # SIGINT stops every node cleanly; only the killed policy node reports its SIGKILL.
+    assert "'rollout_recorder': 0" in out and "'fake_robot': 0" in out, out[-3000:]
+    assert "'executor_node': 0" in out and "'policy_node': -9" in out, out[-3000:]
+    assert code == 1, 'a node that died is reported in the exit status'
+    check_recorded_provenance(tmp_path / 'rollouts', 'pick up the cube')
+
+
+def test_bringup_refuses_a_missing_config(tmp_path):
+    proc = subprocess.run([sys.executable, '-m', 'pi0fast_ros.tools.bringup', '--config',
+                           str(tmp_path / 'nope.yaml')], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and 'does not exist' in proc.stderr
+
+
+@pytest.mark.ros
+def test_bringup_duration_and_failed_node_stop_the_graph(tmp_path):
+    # --exit-on-node-failure: the policy node cannot start without a checkpoint, so the graph
+    # stops at once with status 1; the remaining nodes get SIGINT and exit cleanly.
+    bringup = Bringup(['--config', CONFIG, '--fake-hardware', '--duration', 120,
+                       '--exit-on-node-failure', '--namespace', f'/fail_{os.getpid()}'],
+                      tmp_path / 'bringup.log')
+    try:
+        assert wait_for(lambda: bringup.proc.poll() is not None, 90), bringup.output()
+    finally:
+        code = bringup.stop()
+    out = bringup.output()
+    assert code == 1 and 'stopping (policy_node failed)' in out, out
+    assert 'checkpoint_path is required' in out
+    assert "'fake_robot': 0" in out and "'executor_node': 0" in out, out
