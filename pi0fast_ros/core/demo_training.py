@@ -82,7 +82,7 @@ class DemoRecipe:
     samples: int = 20000
     horizon: int = 30                      # 1 s of actions at 30 Hz
     bandwidth: int = 2                     # DCT frequencies kept in a demonstration chunk
-    steps: int = 1500
+    steps: int = 2200
     batch_size: int = 16
     lr: float = 3e-3
     warmup_steps: int = 50
