@@ -205,7 +205,8 @@ def main():
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         log.close()
-        executor.shutdown()
+        executor.shutdown(timeout_sec=5.0)
+        spinner.join(timeout=5.0)
         node.destroy_node()
         rclpy.shutdown()
         # Before and after the node run: the load of a shared machine drifts.
