@@ -24,6 +24,9 @@ must change what it does:
   'wave' (by parameter) -> wrist_flex swings through +-WAVE_LEVEL at least WAVE_SWINGS times
                    within WAVE_TICKS ticks;
   'go home'     -> the home pose within POSE_TOLERANCE.
+The fake arm reports positions with config/so100.yaml's encoder jitter (0.1 units): the demo
+model fails to decode in roughly 1 % of states, and without jitter a held arm would show it the
+same failing observation forever, which a real arm's encoders never do.
 Control time is counted in executor ticks (executor_node/status, one per 30 Hz tick), not in
 wall time, so a slow machine only makes the test take longer; waits are conditions with
 generous wall-clock timeouts.
