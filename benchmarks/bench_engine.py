@@ -13,23 +13,26 @@
 # limitations under the License.
 
 """
-PI0-FAST engine benchmark: static-cache engine vs LeRobot's growing-cache loop vs full recompute.
+PI0-FAST engine benchmark: engine modes vs LeRobot's growing-cache loop vs full recompute.
 
 One run, the same random weights for every method. Figures are medians over --repeats rounds
 (methods interleaved within a round), each shown with its ratio to the baseline measured in the
 same run. On a shared machine prefer --threads 1: idle OpenMP workers waiting for CPU time
 distort multi-threaded timings far more than single-threaded ones.
-  1. CPU-sized model (fp32): prefill ms, decode ms/token, chunk ms (--steps tokens) for the
-     engine, the growing-cache loop (LeRobot 0.4.4's strategy on our layers) and the slow
-     full-recompute reference (timed over --ref-steps tokens only: it is quadratic).
-     Target: engine decode ms/token <= 0.8x the growing-cache loop.
-  2. Chunk latency with the stop at the end marker after ~40 tokens vs decoding all 256.
-     Target: >= 5x faster.
+  1. CPU-sized model (fp32), for 1, 2 and 3 cameras and a realistic prompt (--prompt valid
+     tokens of 200): prefill ms, decode ms/token and chunk ms (--steps tokens) for the growing-
+     cache loop (LeRobot 0.4.4's strategy on our layers, the baseline) and the engine in modes
+     'exact' (LeRobot's prefix layout), 'compact' (pad slots dropped) and 'static' (compacted,
+     fixed-shape steps); the full-recompute reference over --ref-steps tokens (first camera
+     count only: it is quadratic). Target: engine decode ms/token <= 0.8x the growing loop.
+  2. For each method, chunk latency with the stop at the end marker after ~40 tokens vs
+     decoding all --steps tokens. Target: >= 5x faster.
   3. With CUDA: gemma_2b-sized random weights in bf16, 3 cameras: prefill, decode ms/token,
      50-token chunk, peak GPU memory; CUDA-graph engine vs eager static steps vs growing loop.
      Targets (H100): decode <= 1.5 ms/token, 50-token chunk <= 100 ms, memory <= 7.5 GB.
 
-Usage: python benchmarks/bench_engine.py [--steps 256] [--repeats 3] [--threads N] [--no-cpu]
+Usage: python benchmarks/bench_engine.py [--steps 256] [--repeats 3] [--threads N]
+       [--cameras 1 2 3] [--prompt 50] [--ref-steps 8] [--no-cpu]
 """
 
 import argparse
@@ -125,36 +128,50 @@ def bench_cpu(opts):
     arch, steps = CPU_ARCH, opts.steps
     weights = init_random_weights(arch, seed=0)
     model = build_model(weights, arch)
-    args = inputs(arch, opts.cameras, 'cpu')
     n_params = model.num_parameters() / 1e6
     print(f'CPU, fp32, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}: '
-          f'{n_params:.0f} M params, {opts.cameras} cameras, prefix '
-          f'{arch.tokens_per_image * opts.cameras + 201}, {steps} tokens')
-    engine = Pi0FastEngine(model)
-    engine.generate(*args, 8)  # warm-up: allocation, first-call overheads
+          f'{n_params:.0f} M params, prompt {opts.prompt} valid tokens of 200, {steps} tokens, '
+          f'medians of {opts.repeats} interleaved rounds')
+    for cameras in opts.cameras:
+        bench_cameras(opts, model, weights, cameras)
+
+
+def bench_cameras(opts, model, weights, cameras):
+    """Every method on one camera count: full chunk and the stop after ~40 tokens."""
+    arch, steps = CPU_ARCH, opts.steps
+    args = inputs(arch, cameras, 'cpu', prompt=opts.prompt)
+    engines = {mode: Pi0FastEngine(model, mode=mode) for mode in ('exact', 'compact', 'static')}
+    full = {mode: e.generate(*args, steps) for mode, e in engines.items()}  # + warm-up
+    same = all(torch.equal(r.tokens, full['exact'].tokens) for r in full.values())
     generate_growing(model, *args, 4)
-    static_engine = Pi0FastEngine(model, mode='static')
-    r = interleaved(opts.repeats, grow=lambda: growing_run(model, args, steps),
-                    eng=lambda: engine_run(engine, args, steps),
-                    static=lambda: engine_run(static_engine, args, steps))
-    grow, eng, static = r['grow'], r['eng'], r['static']
-    ref = reference_run(weights, arch, args, opts.ref_steps, torch.float32)
-    row('growing-cache loop (LeRobot)', grow, grow)
-    row('engine, exact mode (default)', eng, grow)
-    row('engine, static fixed-shape step', static, grow)
-    row(f'full-recompute reference ({opts.ref_steps} tok)', ref, grow)
-    print(f'  -> engine decode = {eng["per_token"] / grow["per_token"]:.2f}x growing loop '
-          '(target <= 0.8)')
-    full = engine.generate(*args, 256).tokens[0].tolist()
-    stop, step = find_stop(full)
-    r = interleaved(opts.repeats,
-                    stopped=lambda: engine_run(engine, args, 256, stop_token_id=stop),
-                    whole=lambda: engine_run(engine, args, 256))
-    stopped, whole = r['stopped'], r['whole']
-    decode_only = (whole['chunk'] - whole['prefill']) / (stopped['chunk'] - stopped['prefill'])
-    print(f'  stop at the end marker after {step + 1} tokens: chunk {stopped["chunk"]:.1f} ms '
-          f'vs 256 tokens {whole["chunk"]:.1f} ms -> {whole["chunk"] / stopped["chunk"]:.2f}x '
-          f'faster end to end (target >= 5), {decode_only:.2f}x on the decode part')
+    stop, step = find_stop(full['exact'].tokens[0].tolist())
+    runs = {'grow': lambda: growing_run(model, args, steps),
+            'grow_stop': lambda: growing_run(model, args, step + 1)}
+    for mode, engine in engines.items():
+        runs[mode] = lambda e=engine: engine_run(e, args, steps)
+        runs[mode + '_stop'] = lambda e=engine: engine_run(e, args, steps, stop_token_id=stop)
+    r = interleaved(opts.repeats, **runs)
+    compacted = cameras * arch.tokens_per_image + opts.prompt + 1
+    print(f'\n{cameras} camera(s): prefix {cameras * arch.tokens_per_image + 201} slots, '
+          f'compacted {compacted}; tokens of compact/static == exact over {steps} steps: {same}')
+    names = {'grow': 'growing-cache loop (LeRobot)', 'exact': "engine, mode='exact'",
+             'compact': "engine, mode='compact'", 'static': "engine, mode='static'"}
+    for key, name in names.items():
+        row(name, r[key], r['grow'])
+    print(f'  stop at the end marker after {step + 1} tokens vs {steps} tokens '
+          '(chunk ms, ratio; target >= 5):')
+    for key, name in names.items():
+        whole, stopped = r[key], r[key + '_stop']
+        print(f'    {name:<32} {stopped["chunk"]:9.1f} ms vs {whole["chunk"]:9.1f} ms -> '
+              f'{whole["chunk"] / stopped["chunk"]:5.2f}x   (prefill = '
+              f'{stopped["prefill"] / whole["per_token"]:5.1f} decode steps)')
+    if cameras == opts.cameras[0] and opts.ref_steps:
+        ref = reference_run(weights, arch, args, opts.ref_steps, torch.float32)
+        row(f'full-recompute reference ({opts.ref_steps} tok)', ref, r['grow'])
+    print(f"  -> decode ms/token: exact {r['exact']['per_token'] / r['grow']['per_token']:.2f}x"
+          f", compact {r['compact']['per_token'] / r['grow']['per_token']:.2f}x growing loop "
+          f"(target <= 0.8); compact prefill {r['compact']['prefill']:.0f} ms vs exact "
+          f"{r['exact']['prefill']:.0f} ms")
 
 
 def bench_cuda(opts):
@@ -188,7 +205,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--steps', type=int, default=256)
     parser.add_argument('--ref-steps', type=int, default=8)
-    parser.add_argument('--cameras', type=int, default=2)
+    parser.add_argument('--cameras', type=int, nargs='+', default=[1, 2, 3])
+    parser.add_argument('--prompt', type=int, default=50,
+                        help='valid prompt tokens (BOS + text) of the 200 slots')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--no-cpu', action='store_true')

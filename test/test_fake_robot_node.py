@@ -92,7 +92,8 @@ def test_cameras_publish_raw_and_jpeg_frames_that_show_the_motion(spawn, probe):
 
 def test_joint_trajectory_commands_by_name_with_the_type_forced(spawn, probe):
     node = spawn(MODULE, params_file=CONFIG_DIR / 'so100.yaml',
-                 params={'command_type': 'joint_trajectory', 'time_constant_s': 0.0})
+                 params={'command_type': 'joint_trajectory', 'time_constant_s': 0.0,
+                         'position_noise_std': 0.0})
     states = probe.collect(JointState, 'joint_states')
 
     def command():
@@ -105,8 +106,30 @@ def test_joint_trajectory_commands_by_name_with_the_type_forced(spawn, probe):
                           and abs(p['shoulder_pan'] + 12.5) < 1e-6), node.output()
 
 
-def test_bad_commands_are_rejected_reported_and_the_arm_holds(spawn, probe):
+def test_reported_positions_jitter_but_the_arm_and_cameras_do_not(spawn, probe):
+    # so100.yaml sets position_noise_std 0.1: readings scatter around the held pose, the
+    # rendered arm stays put.
     node = spawn(MODULE, params_file=CONFIG_DIR / 'so100.yaml', params={'time_constant_s': 0.0})
+    states = probe.collect(JointState, 'joint_states')
+    raw = probe.collect(Image, 'cameras/front/image_raw')
+    pose = [10.0, -20.0, 30.0, -40.0, 50.0, 60.0]
+    start_commanding(probe, Float64MultiArray, lambda: Float64MultiArray(data=pose))
+    assert wait_positions(states, lambda p: all(abs(p[k] - v) < 1.0
+                                                for k, v in zip(SO100, pose))), node.output()
+    first, first_frame = len(states), len(raw)
+    # skip the first readings: the arm may still be on its last step towards the pose
+    assert wait_for(lambda: len(states) >= first + 320 and len(raw) >= first_frame + 6, 30)
+    readings = np.array([m.position for _, m in list(states)[first + 20:first + 320]])
+    error = readings - pose
+    assert np.all(np.abs(error.mean(axis=0)) < 0.05), error.mean(axis=0)
+    assert np.all((error.std(axis=0) > 0.07) & (error.std(axis=0) < 0.13)), error.std(axis=0)
+    frames = [bytes(m.data) for _, m in list(raw)[-3:]]
+    assert frames[0] == frames[1] == frames[2]
+
+
+def test_bad_commands_are_rejected_reported_and_the_arm_holds(spawn, probe):
+    node = spawn(MODULE, params_file=CONFIG_DIR / 'so100.yaml',
+                 params={'time_constant_s': 0.0, 'position_noise_std': 0.0})
     states = probe.collect(JointState, 'joint_states')
     diagnostics = probe.collect(DiagnosticArray, '/diagnostics')
     good = [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]

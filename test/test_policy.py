@@ -199,3 +199,20 @@ def test_loading_refuses_bad_processor_files(scripted_dir, tmp_path):
     (bad / 'policy_postprocessor.json').unlink()
     with pytest.raises(NormalizerError, match='cannot read .*policy_postprocessor.json'):
         Pi0FastPolicy.from_pretrained(bad)
+
+
+def test_cpu_robot_mode_is_compact_and_gives_exact_modes_tokens(tmp_path):
+    # Random fp32 weights (no "|" expected): 256 tokens per observation, compared with the
+    # bit-exact LeRobot layout, for 2 cameras, a missing camera and prompts of other lengths.
+    path = make_random_checkpoint(tmp_path, seed=6)
+    fast = Pi0FastPolicy.from_pretrained(path, max_decoding_steps=256, stop_at_end_marker=False)
+    exact = Pi0FastPolicy.from_pretrained(path, max_decoding_steps=256, stop_at_end_marker=False,
+                                          engine_mode='exact')
+    assert (fast.engine.mode, exact.engine.mode) == ('compact', 'exact')
+    obs = frames(7)
+    for images, instruction in [(obs, INSTRUCTION), ({'top': obs['top']}, 'stack'),
+                                ({'wrist': obs['observation.images.wrist']}, INSTRUCTION * 3)]:
+        state = np.linspace(-1.0, 2.0, 6)
+        a, b = fast.infer(images, state, instruction), exact.infer(images, state, instruction)
+        assert len(a.tokens) == 256 and a.tokens.tolist() == b.tokens.tolist()
+        assert len(set(a.tokens.tolist())) > 20

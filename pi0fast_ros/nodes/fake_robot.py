@@ -31,6 +31,7 @@ import time
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -57,6 +58,7 @@ class FakeRobotNode(Node):
         self._lock = threading.Lock()      # guards self._snapshot for the camera thread
         self._snapshot = self.arm.state()
         self._last_step = time.monotonic()
+        self._noise = np.random.default_rng(cfg.noise_seed)
         self.counts = {'commands': 0, 'rejected': 0, 'frames': 0}
         self._last_error = ''
         self._arm_group = MutuallyExclusiveCallbackGroup()
@@ -113,6 +115,10 @@ class FakeRobotNode(Node):
         msg = JointState()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.name = list(self.arm.joint_names)
+        if self.config.position_noise_std > 0.0:
+            # encoder jitter on the reading only: the arm and the cameras stay exact
+            positions = positions + self._noise.normal(0.0, self.config.position_noise_std,
+                                                       positions.shape)
         msg.position = positions.tolist()
         msg.velocity = self.arm.velocities.tolist()
         self._joint_pub.publish(msg)

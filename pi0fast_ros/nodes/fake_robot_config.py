@@ -57,6 +57,8 @@ class FakeRobotConfig:
     initial_positions: tuple
     time_constant_s: float
     joint_state_rate_hz: float
+    position_noise_std: float
+    noise_seed: int
     camera_rate_hz: float
     cameras: tuple
     camera_topic_prefix: str
@@ -82,6 +84,10 @@ PARAMETERS = (
     ('command_type', 'auto', 'joint_commands type: auto (whatever the executor publishes), '
      'float64_multi_array, joint_state or joint_trajectory.'),
     ('joint_state_rate_hz', 100.0, 'joint_states publish rate.', (1.0, 1000.0)),
+    ('position_noise_std', 0.0, 'Standard deviation of the Gaussian noise on the reported '
+     'positions (joint units), like encoder jitter; the arm and the cameras are not affected. '
+     '0 = exact readings.', (0.0, 100.0)),
+    ('noise_seed', 0, 'Seed of that noise (runs are repeatable).', (0, 2**31 - 1)),
     ('camera_rate_hz', 30.0, 'Camera frame rate.', (0.1, 120.0)),
     ('cameras', _S, 'Camera names; each publishes <prefix>/<name>/image_raw (Image) and '
      '.../compressed (JPEG).'),
@@ -164,6 +170,7 @@ def read_config(node):
     return FakeRobotConfig(
         joint_names=names, limits=limits, initial_positions=tuple(v['initial_positions'] or ()),
         time_constant_s=v['time_constant_s'], joint_state_rate_hz=v['joint_state_rate_hz'],
+        position_noise_std=v['position_noise_std'], noise_seed=v['noise_seed'],
         camera_rate_hz=v['camera_rate_hz'], cameras=_cameras(v, layout),
         camera_topic_prefix=v['camera_topic_prefix'],
         image_size=(v['image_width'], v['image_height']), jpeg_quality=v['jpeg_quality'],

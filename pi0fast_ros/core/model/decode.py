@@ -15,10 +15,14 @@
 """
 Static-cache prefill and decode steps.
 
-Sequence slots: the prefix fills [0, P); the token generated at step t-1 is fed at step t
-(t = 1 .. S-1) into slot P + t - 1, so the cache holds P + S - 1 slots. Its RoPE position is
-n_valid + t - 1 and it may attend to the valid prefix slots and slots P .. P + t - 1, exactly as
-LeRobot's growing pad mask (M:758-781) allows.
+Sequence slots: the cache is allocated for a prefix CAPACITY C (the uncompacted LeRobot prefix
+length, fixed by the input shapes) plus S - 1 generated tokens. A call's prefix fills slots
+[0, P) with P <= C (P = C in exact mode; the compacted length in the compact modes, see
+compact.py); the token generated at step t-1 is fed at step t (t = 1 .. S-1) into slot
+P + t - 1. Its RoPE position is n_valid + t - 1 and it may attend to the valid prefix slots and
+slots P .. P + t - 1, exactly as LeRobot's growing pad mask (M:758-781) allows. Slots
+[P + S - 1, C + S - 1) stay unused; keeping C fixed lets prompts of any length reuse one cache
+(and one CUDA graph).
 
 Two step variants share everything but the attention call:
 - `step_exact` attends over the first P + t slots (views of the static buffer), giving
@@ -36,38 +40,50 @@ from .layers import rope_table, sdpa
 
 
 class DecodeState:
-    """KV cache and per-call tables, allocated once per (batch, prefix length, max steps)."""
+    """KV cache and per-call tables, allocated once per (batch, prefix capacity, max steps)."""
 
-    def __init__(self, model, batch, prefix_len, max_steps):
+    def __init__(self, model, batch, capacity, max_steps):
         arch, device = model.arch, model.device
         self.dtype = model.compute_dtype
-        self.batch, self.prefix_len, self.max_steps = batch, prefix_len, max_steps
-        self.length = prefix_len + max_steps - 1
+        self.batch, self.capacity, self.max_steps = batch, capacity, max_steps
+        self.length = capacity + max_steps - 1
         shape = (arch.depth, batch, arch.num_kv_heads, self.length, arch.head_dim)
         self.k = torch.zeros(shape, dtype=self.dtype, device=device)
         self.v = torch.zeros(shape, dtype=self.dtype, device=device)
         self.n_rep = arch.num_heads // arch.num_kv_heads
         self.scale = arch.head_dim ** -0.5
         self.inv_freq = rope_inv_freq(arch.head_dim, arch.rope_theta, device, self.dtype)
-        # Positions never exceed prefix_len + max_steps - 2 (a fully valid prefix).
+        # Positions never exceed capacity + max_steps - 2 (a fully valid prefix).
         self.cos, self.sin = rope_table(self.inv_freq, self.length, self.dtype)
         self.slot_ids = torch.arange(self.length, device=device)
         # Filled by reset() in place, so a captured graph keeps seeing the current call.
+        self.prefix_len = capacity
+        self.base = torch.full((1,), capacity - 1, dtype=torch.long, device=device)
         self.valid = torch.ones((batch, self.length), dtype=torch.bool, device=device)
         self.mask = torch.zeros((batch, 1, 1, self.length), dtype=self.dtype, device=device)
         self.positions = torch.zeros((batch, max_steps), dtype=torch.long, device=device)
 
     def key(self):
-        """Return the (batch, prefix length, max steps) this state serves."""
-        return (self.batch, self.prefix_len, self.max_steps)
+        """Return the (batch, prefix capacity, max steps) this state serves."""
+        return (self.batch, self.capacity, self.max_steps)
 
-    def reset(self, prefix):
-        """Load one call's prefix pad mask into the tables (no allocation)."""
-        self.valid[:, :self.prefix_len] = prefix.pad
-        self.valid[:, self.prefix_len:] = True
+    def reset(self, prefix_valid):
+        """
+        Load one call's prefix validity [B, P] bool (P <= capacity) into the tables.
+
+        No allocation: everything is written in place.
+        """
+        length = prefix_valid.shape[1]
+        if length > self.capacity:
+            raise ValueError(f'prefix of {length} slots exceeds the cache capacity '
+                             f'{self.capacity}')
+        self.prefix_len = length
+        self.base.fill_(length - 1)
+        self.valid[:, :length] = prefix_valid
+        self.valid[:, length:] = True
         self.mask.copy_(additive_mask(self.valid[:, None, None, :], self.dtype))
         steps = torch.arange(self.max_steps, device=self.positions.device)
-        n_valid = prefix.pad.sum(dim=1, keepdim=True)
+        n_valid = prefix_valid.sum(dim=1, keepdim=True)
         self.positions.copy_(n_valid + steps - 1)
 
 
@@ -110,7 +126,7 @@ def step_exact(model, state, token, t):
 
 def step_static(model, state, token, step):
     """Fixed-shape step: token [B, 1], step a [1] long device tensor -> normed [B, 1, W]."""
-    slot = step + (state.prefix_len - 1)            # [1]
+    slot = step + state.base                        # [1]: prefix_len + step - 1
     pos = state.positions.index_select(1, step)     # [B, 1]
     allowed = state.valid & (state.slot_ids <= slot)
     mask = additive_mask(allowed[:, None, None, :], state.dtype)
@@ -126,16 +142,18 @@ def step_static(model, state, token, step):
 
 def grouped_attention(q, k, v, mask, scale):
     """
-    One-query attention without materialising repeated K/V.
+    Attention without materialising repeated K/V.
 
-    q [B, H, 1, hd]; k/v [B, KV, L, hd]; mask [B, 1, 1, L]. The n_rep query heads sharing a KV
-    head are treated as n_rep queries of that head (same maths as repeat_kv) -> [B, 1, H, hd].
+    q [B, H, Lq, hd]; k/v [B, KV, L, hd]; mask [B, 1, 1, L] additive or None. The n_rep query
+    heads sharing a KV head are treated as n_rep * Lq queries of that head (same maths as
+    repeat_kv; heads are grouped as repeat_kv does, h = kv * n_rep + r) -> [B, Lq, H, hd].
     """
-    b, h, _, hd = q.shape
+    b, h, lq, hd = q.shape
     kv = k.shape[1]
-    out = F.scaled_dot_product_attention(q.reshape(b, kv, h // kv, hd), k, v, attn_mask=mask,
-                                         dropout_p=0.0, scale=scale, is_causal=False)
-    return out.reshape(b, 1, h, hd)
+    out = F.scaled_dot_product_attention(q.reshape(b, kv, (h // kv) * lq, hd), k, v,
+                                         attn_mask=mask, dropout_p=0.0, scale=scale,
+                                         is_causal=False)
+    return out.reshape(b, h, lq, hd).transpose(1, 2)
 
 
 class GraphedStep:

@@ -26,11 +26,13 @@ import time
 
 import torch
 
+from .compact import build_compact_prefix, prefill_compact
 from .decode import DecodeState, GraphedStep, prefill, step_exact, step_static
 from .prefix import build_prefix
 
 PALIGEMMA_BOS_ID = 2
 DEFAULT_MAX_ACTION_TOKENS = 256  # PI0FastConfig.max_action_tokens (C:45)
+MODES = ('exact', 'static', 'compact')
 
 _log = logging.getLogger(__name__)
 
@@ -43,18 +45,22 @@ class GenerateResult:
     lengths: torch.Tensor  # [B] long: tokens up to and including the first stop token, else n
     stopped: bool          # every row emitted stop_token_id (False when no stop id was given)
     timings: dict          # prefill_ms, decode_ms, total_ms, steps, decode_ms_per_token
+    logits: torch.Tensor = None  # [B, n, V] float32 when asked for (return_logits)
 
 
 class Pi0FastEngine:
     """
     Greedy / sampled decoding with a static KV cache over a loaded PaliGemma.
 
-    mode: 'exact' (attention over the filled cache prefix: LeRobot's SDPA shapes and rounding;
-    the CPU default) or 'static' (fixed shapes for CUDA graphs; the CUDA default). cuda_graph:
-    capture the static step in a CUDA graph (default: on CUDA). batch_cameras: all present
-    cameras through SigLIP in one call (default) or one call per camera like LeRobot (bit-exact
-    image features; see prefix.embed_cameras). State (cache, tables, graph)
-    is allocated on the first call of a (batch, prefix length, max steps) configuration and
+    mode: 'exact' (LeRobot's prefix layout with pad slots and its SDPA shapes: bit-identical
+    tokens and logits; the CPU default and the token API's parity default), 'compact' (the
+    prefix without pad slots, see compact.py, then exact-style decode steps over the filled
+    cache; fp32 tokens equal exact's, logits within float summation order; the fast CPU mode)
+    or 'static' (compacted prefix + fixed-shape steps for CUDA graphs; the CUDA default).
+    cuda_graph: capture the static step in a CUDA graph (default: on CUDA). batch_cameras: all
+    present cameras through SigLIP in one call (default) or one call per camera like LeRobot
+    (bit-exact image features; see prefix.embed_cameras). State (cache, tables, graph) is
+    allocated on the first call of a (batch, prefix capacity, max steps) configuration and
     reused while it stays the same.
     """
 
@@ -67,8 +73,8 @@ class Pi0FastEngine:
         self.batch_cameras = bool(batch_cameras)
         self.max_action_tokens = int(max_action_tokens)
         self.mode = mode or ('static' if on_cuda else 'exact')
-        if self.mode not in ('exact', 'static'):
-            raise ValueError(f"mode must be 'exact' or 'static', got {self.mode!r}")
+        if self.mode not in MODES:
+            raise ValueError(f'mode must be one of {MODES}, got {self.mode!r}')
         self.cuda_graph = on_cuda and self.mode == 'static' if cuda_graph is None else cuda_graph
         if self.cuda_graph and (not on_cuda or self.mode != 'static'):
             raise ValueError("cuda_graph needs a CUDA model and mode='static'")
@@ -109,7 +115,8 @@ class Pi0FastEngine:
 
     @torch.inference_mode()
     def generate(self, images, img_masks, tokens, masks, max_steps, *, stop_token_id=None,
-                 temperature=0.0, generator=None, allowed_token_ids=None, constrain_after=0):
+                 temperature=0.0, generator=None, allowed_token_ids=None, constrain_after=0,
+                 return_logits=False):
         """
         Decode up to max_steps tokens; stop early once every row has emitted stop_token_id.
 
@@ -123,6 +130,8 @@ class Pi0FastEngine:
         step, the full argmax is an allowed id (a well-formed "Action: <FAST> |" output) and no
         two allowed ids tie within rounding: the smaller matmul may round fp32 logits
         differently in the last ulp (bf16 and the LeRobot fixtures were bit-identical on CPU).
+        return_logits: also return the float32 logits each token was chosen from (constrained
+        steps: -inf outside the allowed ids), for parity checks.
         """
         if int(max_steps) < 1:
             raise ValueError(f'max_steps must be >= 1, got {max_steps}')
@@ -131,13 +140,11 @@ class Pi0FastEngine:
         device = self.model.device
         t0 = _now(device)
         images, img_masks, tokens, masks = _to_device(device, images, img_masks, tokens, masks)
-        prefix = build_prefix(self.model, images, img_masks, tokens, masks, self.bos_token_id,
-                              self.batch_cameras)
-        state = self._prepare(tokens.shape[0], prefix.length, int(max_steps))
-        state.reset(prefix)
         restricted = self._restriction(allowed_token_ids)
-        hidden = prefill(self.model, prefix, state)
-        token = self._pick(hidden, 0, temperature, generator, restricted, constrain_after)
+        hidden = self._prefill(images, img_masks, tokens, masks, int(max_steps))
+        logits = [] if return_logits else None
+        token = self._pick(hidden, 0, temperature, generator, restricted, constrain_after,
+                           logits)
         t1 = _now(self.model.device)
         out, done = [token], None
         if stop_token_id is not None:
@@ -145,24 +152,43 @@ class Pi0FastEngine:
         for t in range(1, int(max_steps)):
             if done is not None and bool(done.all()):
                 break
-            hidden = self._step(state, token, t)
-            token = self._pick(hidden, t, temperature, generator, restricted, constrain_after)
+            hidden = self._step(self._state, token, t)
+            token = self._pick(hidden, t, temperature, generator, restricted, constrain_after,
+                               logits)
             out.append(token)
             if done is not None:
                 done |= token[:, 0] == stop_token_id
         t2 = _now(self.model.device)
-        return self._result(torch.cat(out, dim=1), stop_token_id, done, t0, t1, t2)
+        result = self._result(torch.cat(out, dim=1), stop_token_id, done, t0, t1, t2)
+        if return_logits:
+            result.logits = torch.stack(logits, dim=1)
+        return result
 
-    def _prepare(self, batch, prefix_len, max_steps):
-        key = (batch, prefix_len, max_steps)
+    def _prefill(self, images, img_masks, tokens, masks, max_steps):
+        """Embed and run the prefix (LeRobot layout or compacted) -> normed last hidden."""
+        if self.mode == 'exact':
+            prefix = build_prefix(self.model, images, img_masks, tokens, masks,
+                                  self.bos_token_id, self.batch_cameras)
+            state = self._prepare(tokens.shape[0], prefix.length, max_steps)
+            state.reset(prefix.pad)
+            return prefill(self.model, prefix, state)
+        prefix = build_compact_prefix(self.model, images, img_masks, tokens, masks,
+                                      self.bos_token_id, self.batch_cameras)
+        state = self._prepare(tokens.shape[0], prefix.capacity, max_steps)
+        state.reset(prefix.valid)
+        return prefill_compact(self.model, prefix, state)
+
+    def _prepare(self, batch, capacity, max_steps):
+        key = (batch, capacity, max_steps)
         if self._state is None or self._state.key() != key:
             self._state, self._graph = None, None  # free the old cache first
-            self._state = DecodeState(self.model, batch, prefix_len, max_steps)
-            _log.debug('allocated decode state for batch %d, prefix %d, %d steps', *key)
+            self._state = DecodeState(self.model, batch, capacity, max_steps)
+            _log.debug('allocated decode state for batch %d, prefix capacity %d, %d steps',
+                       *key)
         return self._state
 
     def _step(self, state, token, t):
-        if self.mode == 'exact':
+        if self.mode != 'static':
             return step_exact(self.model, state, token, t)
         if self.cuda_graph:
             if self._graph is None:
@@ -185,12 +211,19 @@ class Pi0FastEngine:
             self._restricted = (ids, ids_t, table.index_select(0, ids_t))
         return self._restricted
 
-    def _pick(self, hidden, t, temperature, generator, restricted, constrain_after):
+    def _pick(self, hidden, t, temperature, generator, restricted, constrain_after, keep=None):
         """Normed hidden [B, 1, W] -> next token [B, 1] (LeRobot M:733-739 / 785-791)."""
         if restricted is not None and t >= constrain_after:
             logits = torch.nn.functional.linear(hidden, restricted[2])[:, -1]
+            if keep is not None:
+                full = logits.new_full((logits.shape[0], self.model.arch.vocab_size),
+                                       float('-inf'))
+                keep.append(full.index_copy_(1, restricted[1], logits).float())
             return restricted[1][_choose(logits, temperature, generator)]
-        return _choose(self.model.lm_head(hidden)[:, -1], temperature, generator)
+        logits = self.model.lm_head(hidden)[:, -1]
+        if keep is not None:
+            keep.append(logits.float())
+        return _choose(logits, temperature, generator)
 
     def _result(self, tokens, stop_token_id, done, t0, t1, t2):
         n = tokens.shape[1]

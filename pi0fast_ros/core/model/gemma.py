@@ -25,7 +25,7 @@ output [B, L, H, hd]. That keeps one copy of the layer maths for every decoding 
 from torch import nn
 import torch.nn.functional as F
 
-from .layers import apply_rope, RMSNorm
+from .layers import apply_rope, RMSNorm, rotate
 
 
 class GemmaAttention(nn.Module):
@@ -50,6 +50,18 @@ class GemmaAttention(nn.Module):
         v = self.v_proj(x).view(shape).transpose(1, 2)
         q, k = apply_rope(q, k, cos, sin)
         return q, k, v
+
+    def project_q(self, x, cos, sin):
+        """Project queries only: x [B, L, W] -> q [B, H, L, hd], RoPE applied (compact prefill)."""
+        q = self.q_proj(x).view(*x.shape[:-1], -1, self.head_dim).transpose(1, 2)
+        return rotate(q, cos, sin)
+
+    def project_kv(self, x, cos, sin):
+        """Keys and values only: x [B, L, W] -> k/v [B, KV, L, hd], RoPE on k."""
+        shape = (*x.shape[:-1], -1, self.head_dim)
+        k = self.k_proj(x).view(shape).transpose(1, 2)
+        v = self.v_proj(x).view(shape).transpose(1, 2)
+        return rotate(k, cos, sin), v
 
     def output(self, attn):
         """Attention output [B, L, H, hd] -> [B, L, W]."""

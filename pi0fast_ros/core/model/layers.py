@@ -110,6 +110,11 @@ def apply_rope(q, k, cos, sin):
     return (q * cos) + (rotate_half(q) * sin), (k * cos) + (rotate_half(k) * sin)
 
 
+def rotate(x, cos, sin):
+    """Rotate one tensor: x [B, H, L, hd], cos/sin [B, L, hd] (the ops of apply_rope)."""
+    return (x * cos.unsqueeze(1)) + (rotate_half(x) * sin.unsqueeze(1))
+
+
 def repeat_kv(x, n_rep):
     """[B, KV, L, hd] -> [B, KV*n_rep, L, hd], materialised exactly as transformers does."""
     b, kv, length, hd = x.shape

@@ -104,8 +104,14 @@ def embed_cameras(model, images, img_masks, batched=True):
     return out
 
 
-def build_prefix(model, images, img_masks, tokens, masks, bos_token_id, batch_cameras=True):
-    """Embed [cameras, tokens, BOS] -> Prefix (the extra inference BOS of M:703-707)."""
+def embed_layout(model, images, img_masks, tokens, masks, bos_token_id, batch_cameras=True):
+    """
+    Validate and embed [cameras, tokens, BOS] in LeRobot's layout -> (embeddings, pad).
+
+    embeddings [B, L, W] in the compute dtype (zeros in masked camera slots), pad [B, L] bool
+    (False for padding and masked cameras); L = tokens_per_image * N_cam + T + 1. The last
+    column is the extra inference BOS of M:703-707.
+    """
     check_inputs(model.arch, images, img_masks, tokens, masks)
     batch, device = tokens.shape[0], tokens.device
     bos = torch.full((batch, 1), bos_token_id, dtype=torch.long, device=device)
@@ -115,7 +121,13 @@ def build_prefix(model, images, img_masks, tokens, masks, bos_token_id, batch_ca
     n_img = cams.shape[2]
     embs = torch.cat([*cams.unbind(0), model.embed_tokens(tokens)], dim=1)
     pad = torch.cat([*(m[:, None].expand(batch, n_img) for m in img_masks), masks], dim=1)
-    embs = embs.to(model.compute_dtype)
+    return embs.to(model.compute_dtype), pad
+
+
+def build_prefix(model, images, img_masks, tokens, masks, bos_token_id, batch_cameras=True):
+    """Embed [cameras, tokens, BOS] -> Prefix with LeRobot's positions and 4-D mask."""
+    embs, pad = embed_layout(model, images, img_masks, tokens, masks, bos_token_id,
+                             batch_cameras)
     allowed = pad[:, None, :] & pad[:, :, None]      # [B, L, L]
     return Prefix(embeddings=embs, pad=pad, positions=torch.cumsum(pad, dim=1) - 1,
                   mask=additive_mask(allowed[:, None], embs.dtype))
