@@ -88,15 +88,22 @@ def test_resize_with_pad_matches_reference(h, w):
     assert (out[:, ~pad] >= -1.0).all() and (out[:, ~pad] <= 1.0).all()
 
 
-def test_matches_torch_resize_with_pad_pipeline_bit_for_bit():
+@pytest.mark.parametrize('h,w', [(480, 640), (640, 480), (720, 1280), (240, 320), (100, 300),
+                                 (300, 224), (7, 5), (1, 1), (1080, 1920)])
+def test_matches_torch_resize_with_pad_pipeline_bit_for_bit(h, w):
     # LeRobot's exact tensor sequence (policies/utils.py:128-133, M:1063-1080): /255, CHW,
-    # interpolate, clamp, F.pad -1, x*2-1 — written directly with torch ops.
-    img = _frame(np.random.default_rng(3), 480, 640)
-    x = (torch.from_numpy(img).float() / 255).permute(2, 0, 1).contiguous()[None]
-    x = torch.nn.functional.interpolate(x, size=(168, 224), mode='bilinear',
-                                        align_corners=False).clamp(-1.0, 1.0)
-    x = torch.nn.functional.pad(x, (0, 0, 28, 28), value=-1.0) * 2.0 - 1.0
-    assert torch.equal(to_model_image(img), x)
+    # contiguous, interpolate, clamp, F.pad -1, x*2-1 — written directly with torch ops.
+    ratio = max(w / 224, h / 224)
+    nh, nw = int(h / ratio), int(w / ratio)
+    top, left = (224 - nh) // 2, (224 - nw) // 2
+    for seed in range(3):
+        img = _frame(np.random.default_rng(seed * 7 + h + w), h, w)
+        x = (torch.from_numpy(img).float() / 255).permute(2, 0, 1).contiguous()[None]
+        x = torch.nn.functional.interpolate(x, size=(nh, nw), mode='bilinear',
+                                            align_corners=False).clamp(-1.0, 1.0)
+        x = torch.nn.functional.pad(x, (left, 224 - nw - left, top, 224 - nh - top),
+                                    value=-1.0) * 2.0 - 1.0
+        assert torch.equal(to_model_image(img), x), (h, w, seed)
 
 
 def test_bgr_view_with_negative_strides_is_accepted():

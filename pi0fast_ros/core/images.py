@@ -67,11 +67,16 @@ def to_model_image(image, device='cpu', size=IMAGE_SIZE, out=None):
     check_image('image', image)
     if isinstance(image, np.ndarray):  # e.g. a BGR->RGB view has negative strides
         image = torch.from_numpy(np.ascontiguousarray(image))
-    frame = image
     # Move 1 byte/pixel to the device, then convert there: uint8 -> fp32 division is exact
     # IEEE arithmetic, so the values equal LeRobot's CPU float32 / 255.
-    frame = frame.to(device, non_blocking=True).permute(2, 0, 1).contiguous()
-    x = frame.unsqueeze(0).to(torch.float32).div_(255)  # [1, 3, H, W] contiguous, as LeRobot
+    frame = image.to(device, non_blocking=True).unsqueeze(0).permute(0, 3, 1, 2)
+    if frame.device.type != 'cpu':
+        frame = frame.contiguous()      # [1, 3, H, W] contiguous, as LeRobot
+    # On CPU the HWC frame is used as is, a channels-last [1, 3, H, W] view: no transposing
+    # copy, and the channels-last bilinear kernel is ~3x faster at 640x480. Each output pixel
+    # is the same float32 expression of the same 4 inputs and weights in both memory
+    # formats; test_images.py checks bit equality with LeRobot's contiguous op sequence.
+    x = frame.to(torch.float32).div_(255)
     if out is None:
         out = torch.empty((1, 3, *size), dtype=torch.float32, device=device)
     height, width = x.shape[-2:]
