@@ -140,6 +140,7 @@ def test_diagnostics_report_rates_latencies_ages_and_the_model(rig):
                     and float(values['chunks_per_s']) > 0)
     _, values = rig.node_status()
     assert (values['device'], values['dtype']) == ('cpu', 'torch.float32')
+    assert values['engine_mode'] == 'compact'        # engine_mode auto on CPU
     assert (values['horizon'], values['action_dim']) == (str(HORIZON), '6')
     assert values['masked_slots'] == 'observation.images.side'
     assert int(values['chunks_published']) > 0

@@ -111,3 +111,10 @@ def test_unavailable_device_is_a_startup_error(spawn, tmp_path):
     out = _startup_failure(spawn, {'checkpoint_path': str(tmp_path), 'device': 'cuda',
                                    'action_joint_names': ['a']})
     assert "device 'cuda': CUDA is not available" in out
+
+
+@pytest.mark.ros
+def test_unknown_engine_mode_is_a_startup_error(spawn, tmp_path):
+    out = _startup_failure(spawn, {'checkpoint_path': str(tmp_path), 'engine_mode': 'fastest',
+                                   'action_joint_names': ['a']})
+    assert "engine_mode 'fastest': use one of" in out

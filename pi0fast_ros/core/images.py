@@ -26,11 +26,20 @@ LeRobot's path for a robot frame (uint8 HxWx3 RGB):
      missing key (M:1043-1093), so a missing middle camera shifts the later ones forward.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
 IMAGE_SIZE = (224, 224)
+
+
+@functools.cache
+def _pool():
+    """Two threads for converting camera frames, created on first use."""
+    return ThreadPoolExecutor(2, thread_name_prefix='images')
 
 
 class ImageError(ValueError):
@@ -105,9 +114,18 @@ def prepare_images(images, slots, device='cpu', size=IMAGE_SIZE):
     if not present:
         raise ImageError(f'no camera image given; expected at least one of {list(slots)}')
     batch = torch.empty((len(slots), 3, *size), dtype=torch.float32, device=device)
-    for i, slot in enumerate(present):
+    for slot in present:
         check_image(slot, images[slot])
-        to_model_image(images[slot], device, size, out=batch[i:i + 1])
+
+    def convert(i):
+        to_model_image(images[present[i]], device, size, out=batch[i:i + 1])
+    if len(present) > 1 and batch.device.type == 'cpu':
+        # torch releases the GIL inside each op: two cameras at a time use both cores even
+        # when torch itself is limited to one thread (the policy node's torch_threads).
+        list(_pool().map(convert, range(len(present))))
+    else:
+        for i in range(len(present)):
+            convert(i)
     batch[len(present):].fill_(-1.0)
     masks = [torch.tensor([i < len(present)], device=device) for i in range(len(slots))]
     return [batch[i:i + 1] for i in range(len(slots))], masks

@@ -38,6 +38,7 @@ from .common import declare, StartupError
 IMAGE_PREFIX = 'observation.images.'
 TRANSPORTS = ('raw', 'compressed')
 DTYPES = ('auto', 'float32', 'bfloat16')
+ENGINE_MODES = ('auto', 'exact', 'compact', 'static')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +59,7 @@ class PolicyNodeConfig:
     text_tokenizer_path: str
     device: str
     dtype: str
+    engine_mode: str
     cameras: tuple
     state_joint_names: tuple
     ignore_extra_joints: bool
@@ -175,6 +177,9 @@ def _declare_paths(node):
         'device': declare(node, 'device', 'cpu', 'torch device: cpu, cuda, cuda:N or mps.', **ro),
         'dtype': declare(node, 'dtype', 'auto', 'Model dtype: auto (as the checkpoint config), '
                          'float32 or bfloat16.', **ro),
+        'engine_mode': declare(
+            node, 'engine_mode', 'auto', 'Decoding engine: auto (compact on CPU, static + CUDA '
+            'graph on CUDA), exact (LeRobot 0.4.4 bit for bit), compact or static.', **ro),
     }
 
 
@@ -251,6 +256,9 @@ def read_config(node):
     check_device(values['device'])
     if values['dtype'] not in DTYPES:
         raise StartupError(f'dtype {values["dtype"]!r}: use one of {list(DTYPES)}')
+    if values['engine_mode'] not in ENGINE_MODES:
+        raise StartupError(f'engine_mode {values["engine_mode"]!r}: use one of '
+                           f'{list(ENGINE_MODES)}')
     if values['image_backend'] not in ('auto', 'cv_bridge', 'rosbags-image'):
         raise StartupError(f'image_backend {values["image_backend"]!r}: use auto, cv_bridge or '
                            f'rosbags-image')

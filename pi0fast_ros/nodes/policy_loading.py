@@ -87,6 +87,7 @@ def load_policy(config, logger):
             text_tokenizer=config.text_tokenizer_path or None,
             max_decoding_steps=config.max_decoding_steps or None,
             stop_at_end_marker=config.stop_at_end_marker,
+            engine_mode=None if config.engine_mode == 'auto' else config.engine_mode,
             progress=_progress_logger(logger))
     except Exception as exc:  # any load failure is fatal, with its reason
         raise StartupError(f'cannot load the policy from {config.checkpoint_path}: '

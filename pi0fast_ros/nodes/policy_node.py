@@ -100,7 +100,8 @@ class PolicyNode(Node):
         self.get_logger().info(
             f'ready: {len(self.camera_inputs)} camera(s), masked slots {self.masked or "none"}, '
             f'chunks of {self.policy.horizon} x {self.policy.action_dim} at '
-            f'{self.config.action_rate_hz:g} Hz on {self.config.device}; instruction '
+            f'{self.config.action_rate_hz:g} Hz on {self.config.device} (engine '
+            f'{self.policy.engine.mode}); instruction '
             f'{self.slots.instruction or "(none yet: waiting for one)"!r}')
 
     # -- set-up ------------------------------------------------------------------------------
@@ -306,6 +307,7 @@ class PolicyNode(Node):
         values = {'instruction': snapshot.instruction, 'paused': self.worker.paused,
                   'busy': self.worker.busy, 'checkpoint': self.config.checkpoint_path,
                   'device': str(self.policy.device), 'dtype': str(self.policy.dtype),
+                  'engine_mode': self.policy.engine.mode,
                   'image_backend': self.builder.converter.backend,
                   'horizon': self.policy.horizon, 'action_dim': self.policy.action_dim,
                   'masked_slots': ','.join(self.masked)}
