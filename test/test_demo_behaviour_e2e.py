@@ -21,10 +21,14 @@ must change what it does:
   'reach left'  -> shoulder_pan within PAN_TOLERANCE of +50 (and the rest of the pose near
                    the skill's target), within REACH_TICKS executor ticks of control time;
   'reach right' (by topic) -> the same on the other side;
-  'wave' (by parameter) -> wrist_flex swings through +-WAVE_LEVEL at least WAVE_SWINGS times
-                   within WAVE_TICKS ticks;
+  'wave' (by parameter) -> the arm holds the wave pose (shoulder_lift, elbow_flex within
+                   POSE_TOLERANCE) while the hand swings: wrist_roll passes through
+                   +-WAVE_LEVEL at least WAVE_SWINGS times within WAVE_TICKS ticks (the
+                   other skills hold wrist_roll still). The skill circles the hand in
+                   (wrist_flex, wrist_roll); in closed loop the demo model's circle is an
+                   ellipse with a small wrist_flex axis, so the roll swing is what is checked;
   'go home'     -> the home pose within POSE_TOLERANCE.
-The fake arm reports positions with config/so100.yaml's encoder jitter (0.1 units): the demo
+The fake arm reports positions with config/so100.yaml's encoder jitter (0.2 units): the demo
 model fails to decode in roughly 1 % of states, and without jitter a held arm would show it the
 same failing observation forever, which a real arm's encoders never do.
 Control time is counted in executor ticks (executor_node/status, one per 30 Hz tick), not in
@@ -50,9 +54,9 @@ SO100 = CONFIG_DIR / 'so100.yaml'
 PAN_TOLERANCE = 8.0      # units of the SO-100 joints (-100..100, drawn as degrees)
 POSE_TOLERANCE = 15.0    # every joint of the skill's target pose
 REACH_TICKS = 450        # 15 s of control time at 30 Hz (the expert needs about 3 s)
-WAVE_LEVEL = 15.0
+WAVE_LEVEL = 15.0        # the expert circles at radius 35
 WAVE_SWINGS = 3
-WAVE_TICKS = 600         # 20 s (the expert swings every ~1.2 s)
+WAVE_TICKS = 600         # 20 s (the expert turns once per 2.4 s: two swings)
 WALL_TIMEOUT = 240.0
 INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -101,13 +105,17 @@ def _near_pose(instruction, pan_tolerance=PAN_TOLERANCE):
 
 
 class Swings:
-    """Count alternations of wrist_flex between > +level and < -level."""
+    """Count alternations of wrist_roll between > +level and < -level in the wave pose."""
 
     def __init__(self, level):
         self.level, self.side, self.count = level, 0, 0
+        self.pose = np.asarray(task.skill('wave').target)
 
     def __call__(self, q):
-        w = q[task.WRIST_FLEX]
+        arm = [task.SO100_JOINT_NAMES.index(j) for j in ('shoulder_lift', 'elbow_flex')]
+        if np.any(np.abs(q[arm] - self.pose[arm]) > POSE_TOLERANCE):
+            return False                # not (yet) in the wave pose
+        w = q[task.WRIST_ROLL]
         side = 1 if w > self.level else -1 if w < -self.level else 0
         if side and side != self.side:
             self.count += self.side != 0
