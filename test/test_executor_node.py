@@ -99,7 +99,7 @@ def test_delayed_chunk_runs_from_now_through_the_adapters(spawn, probe, tmp_path
     stamp = now_ns(probe) - 300_000_000
     pub.publish(trajectory(stamp, ramp, names))
     assert wait_for(lambda: sum(s['state'] == 'tracking' for _, s in statuses(status)) >= 60,
-                    30), statuses(status)[-3:]
+                    30), [(s['seq'], s['state'], s['hold_reason']) for _, s in statuses(status)]
     chain = build_adapter_chain(load_adapter_spec(CONFIG_DIR / 'aloha.yaml'), names)
     tracking = [(t, s) for t, s in statuses(status) if s['state'] == 'tracking']
     for t, s in tracking:
