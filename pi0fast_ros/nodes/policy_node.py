@@ -330,14 +330,11 @@ class PolicyNode(Node):
 
 
 def main(args=None):
-    # The worker thread runs hundreds of short torch ops per chunk and must retake the GIL
-    # after each; against executor threads busy deserializing camera frames it waited up to
-    # a whole switch interval (5 ms) every time: overhead p99 was 71-187 ms with 3 VGA
-    # cameras. One executor thread (callbacks only store messages) and a 0.5 ms interval
-    # bring it to ~10 ms and the tiny model's inference p99 from 0.7 s to 32 ms
-    # (benchmarks/bench_policy_node.py).
+    # The worker thread runs hundreds of short torch ops per chunk and retakes the GIL after
+    # each; a 0.5 ms switch interval (default 5 ms) shortens its waits behind the executor
+    # threads that deserialize camera frames (benchmarks/bench_policy_node.py).
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    return run_node(PolicyNode, args=args, num_threads=1)
+    return run_node(PolicyNode, args=args)
 
 
 if __name__ == '__main__':
