@@ -32,4 +32,4 @@ if ! python -c 'import launch_testing' 2>/dev/null; then
 fi
 mkdir -p log
 # pytest exits 5 when it collects no test: that is a failure too (set -e).
-python -m pytest -ra --junitxml=log/pytest-results.xml "$@"
+python -m pytest -raR --junitxml=log/pytest-results.xml "$@"
