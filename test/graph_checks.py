@@ -116,6 +116,15 @@ class GraphChecks:
         return [_values(m) for _, m in self.status[start:]]
 
     # -- the checks ----------------------------------------------------------------------
+    def run_all(self):
+        """Every check, in the order the launch test and the pip graph test share."""
+        self.comes_up()
+        self.chunks_follow_the_contract()
+        self.commands_flow_at_the_control_rate()
+        self.seams_within_the_executor_bound()
+        self.disable_stops_commands()
+        self.policy_killed_executor_holds()
+
     def comes_up(self, timeout=240.0):
         """Joint states, chunks and commands all flow (model loading and warm-up included)."""
         ok = wait_for(lambda: len(self.chunks) >= 3 and len(self.commands) >= 10

@@ -109,11 +109,11 @@ class Swings:
 
     def __init__(self, level):
         self.level, self.side, self.count = level, 0, 0
-        self.pose = np.asarray(task.skill('wave').target)
+        self.arm = [task.SO100_JOINT_NAMES.index(j) for j in ('shoulder_lift', 'elbow_flex')]
+        self.pose = np.asarray(task.skill('wave').target)[self.arm]
 
     def __call__(self, q):
-        arm = [task.SO100_JOINT_NAMES.index(j) for j in ('shoulder_lift', 'elbow_flex')]
-        if np.any(np.abs(q[arm] - self.pose[arm]) > POSE_TOLERANCE):
+        if np.any(np.abs(q[self.arm] - self.pose) > POSE_TOLERANCE):
             return False                # not (yet) in the wave pose
         w = q[task.WRIST_ROLL]
         side = 1 if w > self.level else -1 if w < -self.level else 0

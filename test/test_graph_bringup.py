@@ -70,12 +70,7 @@ def test_so100_graph_with_fake_hardware(probe, tmp_path):
                        '--instruction', 'pick up the cube', '--namespace', namespace,
                        '--record', tmp_path / 'rollouts'], tmp_path / 'bringup.log')
     try:
-        checks.comes_up()
-        checks.chunks_follow_the_contract()
-        checks.commands_flow_at_the_control_rate()
-        checks.seams_within_the_executor_bound()
-        checks.disable_stops_commands()
-        checks.policy_killed_executor_holds()
+        checks.run_all()
     except AssertionError as exc:
         raise AssertionError(f'{exc}\n--- bringup output ---\n{bringup.output()[-6000:]}')
     finally:

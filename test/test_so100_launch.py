@@ -69,12 +69,7 @@ class TestSo100Graph(unittest.TestCase):
         probe = Probe('launch_test_probe')
         try:
             checks = GraphChecks(probe, NAMESPACE, config)
-            checks.comes_up()
-            checks.chunks_follow_the_contract()
-            checks.commands_flow_at_the_control_rate()
-            checks.seams_within_the_executor_bound()
-            checks.disable_stops_commands()
-            checks.policy_killed_executor_holds()
+            checks.run_all()
         finally:
             probe.close()
 
