@@ -116,6 +116,30 @@ class Feeder:
     def stop(self):
         self._timer.cancel()
 
+    def extra_frames(self, rate_hz):
+        """
+        Also publish good camera frames (stamped now) on a timer of their own until the
+        returned Event is set.
+
+        The main timer sends the joint state last, so each inference starts right after a
+        burst and the next burst may always come after it ended; frames from an unrelated rate
+        arrive at any phase of an inference.
+        """
+        done = threading.Event()
+
+        def publish():
+            if done.is_set():
+                # Destroyed from its own callback: no race with the executor's wait set.
+                self.node.destroy_timer(timer)
+                return
+            stamp = self.node.get_clock().now().to_msg()
+            for _, compressed, payload, size, pub in self._cams:
+                pub.publish(self._camera_msg(compressed, payload, size, stamp, bad=False))
+            with self._lock:
+                self.sent += len(self._cams)
+        timer = self.node.create_timer(1.0 / rate_hz, publish)
+        return done
+
     def _publish(self):
         with self._lock:
             mode = self.mode

@@ -199,22 +199,29 @@ def test_pause_stops_chunks_and_resume_restarts_them(rig):
 
 
 def test_callbacks_keep_being_served_while_the_model_runs(rig):
+    # Frames at a rate unrelated to the feeder's arrive at every phase of an inference:
+    # ~70 per second of inference time (2 cameras at 35 Hz). A node whose callbacks waited
+    # on the model would store none of them while it runs.
+    extra = rig.feeder.extra_frames(35.0)
     before = len(rig.infos)
 
     def new_infos():
         return [_values(m.status[0]) for _, m in list(rig.infos)[before:]]
 
-    # Collect at least 2 s of inference time, whatever the speed of the machine: the feeder
-    # sends 60 messages/s, so a node whose callbacks waited on the model would store none.
-    assert wait_for(lambda: sum(float(i['inference_ms']) for i in new_infos()) >= 2000,
-                    TIMEOUT)
+    try:
+        # At least 2 s of inference time, whatever the speed of the machine.
+        assert wait_for(lambda: sum(float(i['inference_ms']) for i in new_infos()) >= 2000,
+                        TIMEOUT)
+    finally:
+        extra.set()
     infos = new_infos()
     during = sum(int(i['inputs_during_inference']) for i in infos)
     busy_ms = sum(float(i['inference_ms']) for i in infos)
     # Messages the callbacks stored while an inference was running (measured in the node).
     print(f'{during} input messages stored during {busy_ms:.0f} ms of inference over '
           f'{len(infos)} chunks')
-    assert during > 0
+    # Not only now and then: at least a tenth of the extra frames that fell into inferences.
+    assert during >= 0.1 * 70 * busy_ms / 1000
     # Most of what is sent reaches the node (best effort, queue of one): callbacks keep up.
     _, values = rig.node_status()
     received = sum(int(v) for k, v in values.items() if k.startswith('received.'))
