@@ -49,7 +49,7 @@ from pi0fast_ros.core.random_checkpoint import make_random_checkpoint
 from pi0fast_ros.nodes.chunk_messages import chunk_message
 from pi0fast_ros.nodes.image_conversion import ImageConverter
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 import torch
@@ -191,7 +191,7 @@ def main():
         rclpy.init()
         node = rclpy.create_node('bench_policy_node_driver')
         driver = Driver(node, payloads, width, height, args.fps)
-        executor = MultiThreadedExecutor(num_threads=2)
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         spinner = threading.Thread(target=executor.spin, daemon=True)
         spinner.start()
