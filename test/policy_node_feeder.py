@@ -118,8 +118,7 @@ class Feeder:
 
     def extra_frames(self, rate_hz):
         """
-        Also publish good camera frames (stamped now) on a timer of their own until the
-        returned Event is set.
+        Publish good camera frames (stamped now) on a timer of their own; return its stop Event.
 
         The main timer sends the joint state last, so each inference starts right after a
         burst and the next burst may always come after it ended; frames from an unrelated rate

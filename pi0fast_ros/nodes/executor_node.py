@@ -164,8 +164,8 @@ class ExecutorNode(Node):
 
 def main(args=None):
     # The control tick has its own thread; chunks, joint states, services and diagnostics
-    # share one executor thread (less Python executor work competing for the GIL).
-    return run_node(ExecutorNode, args=args, num_threads=1)
+    # share the one executor thread of run_node.
+    return run_node(ExecutorNode, args=args)
 
 
 if __name__ == '__main__':

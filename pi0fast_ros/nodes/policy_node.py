@@ -334,11 +334,9 @@ def main(args=None):
     # each; a 0.5 ms switch interval (default 5 ms) shortens its waits behind the executor
     # thread that takes in camera frames (benchmarks/bench_policy_node.py).
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    # One executor thread: every callback only stores a message, so a second one buys nothing,
-    # and rclpy's MultiThreadedExecutor runs its Python wait loop again for each callback it
-    # hands out, holding the GIL the worker needs. Measured with bench_policy_node.py (3 VGA
-    # cameras at 30 Hz): node overhead p99 ~11 ms with one thread, 33-75 ms with two.
-    return run_node(PolicyNode, args=args, num_threads=1)
+    # run_node spins one executor thread: callbacks only store the latest message (see there
+    # for the measured effect on this node's overhead).
+    return run_node(PolicyNode, args=args)
 
 
 if __name__ == '__main__':
