@@ -27,7 +27,12 @@ three conversions + the facade's preprocess + building the chunk message, done h
 loop without ROS callbacks competing (the floor the node cannot beat). Printed: p50/p95/p99/max
 of each figure, overhead / baseline, and overhead p99 against the 10 ms target.
 
+The node runs with realtime_priority 30 as in config/so100.yaml (SCHED_FIFO for its own
+per-chunk work; without the privilege it warns and the figures are those of normal
+scheduling); --realtime-priority 0 measures normal scheduling.
+
     python benchmarks/bench_policy_node.py [--chunks 300] [--compressed] [--size 640x480]
+                                           [--realtime-priority 30]
 """
 
 import argparse
@@ -72,6 +77,9 @@ def parse_args():
                         'model then keeps one of the two cores busy)')
     parser.add_argument('--torch-threads', type=int, default=1,
                         help='torch_threads of the node (and of the baseline)')
+    parser.add_argument('--realtime-priority', type=int, default=30,
+                        help='realtime_priority of the node (30 as in config/so100.yaml; 0 = '
+                        'normal scheduling)')
     parser.add_argument('--timeout', type=float, default=600.0)
     return parser.parse_args()
 
@@ -135,13 +143,14 @@ class Driver:
             return list(self.infos)
 
 
-def start_node(checkpoint, compressed, log_path, threads, period):
+def start_node(checkpoint, compressed, log_path, threads, period, priority):
     topics = [f'cameras/{slot}/image' for slot in SLOTS]
     params = [f'checkpoint_path:={checkpoint}', f'action_joint_names:=[{",".join(JOINTS)}]',
               f'camera_slots:=[{",".join(SLOTS)}]', f'camera_topics:=[{",".join(topics)}]',
               'camera_transports:=[' + ','.join(['compressed' if compressed else 'raw'] * 3)
               + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0',
-              f'torch_threads:={threads}', f'inference_period_s:={period}']
+              f'torch_threads:={threads}', f'inference_period_s:={period}',
+              f'realtime_priority:={priority}']
     cmd = [sys.executable, '-m', 'pi0fast_ros.nodes.policy_node', '--ros-args']
     for param in params:
         cmd += ['-p', param]
@@ -187,7 +196,7 @@ def main():
                                             scripted=True)
         base, base_cpu = baseline_ms(checkpoint, payloads, width, height, args.torch_threads)
         proc, log = start_node(checkpoint, args.compressed, pathlib.Path(tmp) / 'node.log',
-                               args.torch_threads, args.period)
+                               args.torch_threads, args.period, args.realtime_priority)
         rclpy.init()
         node = rclpy.create_node('bench_policy_node_driver')
         driver = Driver(node, payloads, width, height, args.fps)
@@ -218,7 +227,8 @@ def main():
     kind = 'JPEG CompressedImage' if args.compressed else 'raw rgb8 Image'
     print(f'policy node overhead per chunk: 3 cameras {width}x{height} {kind} at '
           f'{args.fps:g} Hz, joint states 100 Hz, {len(infos)} chunks, inference period '
-          f'{args.period:g} s, torch threads {args.torch_threads}, load '
+          f'{args.period:g} s, torch threads {args.torch_threads}, realtime_priority '
+          f'{args.realtime_priority}, load '
           f'{os.getloadavg()[0]:.2f}')
     figures = {k: np.array([i[k] for i in infos]) for k in FIGURES}
     p99 = {k: report(k, v)[2] for k, v in figures.items()}

@@ -101,14 +101,15 @@ class Sink:
 class Rig:
     """Slots + real ObservationBuilder + worker around a ScriptedPolicy."""
 
-    def __init__(self, policy, period_s=0.0, now_ns=5 * SEC):
+    def __init__(self, policy, period_s=0.0, now_ns=5 * SEC, priority=None):
         self.policy, self.sink = policy, Sink()
         self.slots = InputSlots([JOINT_STATES, CAM])
         builder = ObservationBuilder({CAM: CAM}, [], JointStateMapper(NAMES), None,
                                      ImageConverter('rosbags-image'))
         self.now_ns = now_ns
         self.worker = InferenceWorker(policy, self.slots, builder, self.sink,
-                                      lambda: self.now_ns, lambda: (1.0, period_s))
+                                      lambda: self.now_ns, lambda: (1.0, period_s),
+                                      priority=priority)
         self.slots.put(CAM, Entry(image(10), 5 * SEC))
 
     def joints(self, stamp_ns, positions=(1, 2, 3)):

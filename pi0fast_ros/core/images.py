@@ -36,10 +36,28 @@ import torch.nn.functional as F  # noqa: N812
 IMAGE_SIZE = (224, 224)
 
 
+_thread_setup = None
+
+
 @functools.cache
 def _pool():
     """Two threads for converting camera frames, created on first use."""
-    return ThreadPoolExecutor(2, thread_name_prefix='images')
+    return ThreadPoolExecutor(2, thread_name_prefix='images', initializer=_thread_setup)
+
+
+def set_conversion_thread_setup(setup):
+    """
+    Run ``setup()`` first in each camera conversion thread (e.g. to give it a priority).
+
+    Applies to threads started from now on: an existing pool is shut down (after its
+    work) and a new one is started on the next use.
+    """
+    global _thread_setup
+    _thread_setup = setup
+    if _pool.cache_info().currsize:
+        old = _pool()
+        _pool.cache_clear()
+        old.shutdown(wait=True)
 
 
 class ImageError(ValueError):

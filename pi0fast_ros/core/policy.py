@@ -88,7 +88,8 @@ class Pi0FastPolicy:
     Attributes: camera_slots (image keys in checkpoint order, without LeRobot's padding
     slots), state_dim, action_dim, horizon (= n_action_steps, rows of a chunk), chunk_size,
     device, dtype, config (the engine's validated Pi0FastConfig), text_tokenizer,
-    fast_tokenizer, engine.
+    fast_tokenizer, engine. after_preprocess: None, or a callable that infer() calls between
+    preprocessing and the model (the policy node lowers its thread priority there).
     """
 
     def __init__(self, checkpoint, text_tokenizer, fast_tokenizer, *, max_decoding_steps=None,
@@ -98,6 +99,7 @@ class Pi0FastPolicy:
         self.path, self.dtype = checkpoint.path, checkpoint.dtype
         self.device = next(checkpoint.model.parameters()).device
         self.text_tokenizer, self.fast_tokenizer = text_tokenizer, fast_tokenizer
+        self.after_preprocess = None
         text_tokenizer.check_fast_vocab(fast_tokenizer.vocab_size)
         self.image_keys = list(cfg.camera_keys)
         self.camera_slots = [k for k in self.image_keys if not k.startswith(EMPTY_CAMERA)]
@@ -299,6 +301,8 @@ class Pi0FastPolicy:
         t0 = _now(self.device)
         prepared = self.preprocess(images, state, instruction)
         t1 = _now(self.device)
+        if self.after_preprocess is not None:
+            self.after_preprocess()
         gen = self.engine.generate(
             prepared.images, prepared.img_masks, prepared.tokens, prepared.masks,
             self.max_decoding_steps, temperature=self.temperature, generator=self._generator,

@@ -24,17 +24,53 @@ until there is work. Rules (DESIGN §4):
 - no inference while paused, without an instruction, or on a missing/invalid/stale input;
 - a result computed for a superseded instruction, or finished after a pause, is dropped;
 - a decode failure publishes no chunk (the sink reports it).
+With a PhasePriority, the node's own work of each chunk (input conversion, preprocessing,
+publishing) runs at SCHED_FIFO priority and the model forward at normal priority.
 """
 
 import dataclasses
+import os
 import threading
 import time
 
 from .input_slots import InputError, JOINT_STATES
+from .tick_thread import set_fifo_priority, set_normal_priority
 
 DROP_SUPERSEDED = 'superseded'
 DROP_PAUSED = 'paused'
 RECHECK_S = 0.25   # longest sleep before conditions that depend on time are re-evaluated
+
+
+class PhasePriority:
+    """
+    Switch the calling thread between SCHED_FIFO `priority` and normal scheduling.
+
+    priority 0 (or a refused first try: see `error`) makes raise_() and lower() do nothing.
+    The policy node gives its worker this for the short per-chunk work around the model, so
+    that on a busy machine that work is not preempted by other processes; a model forward of
+    seconds at real-time priority would starve them, so it runs at normal priority.
+    """
+
+    def __init__(self, priority=0):
+        self.priority = priority
+        self.error = ''
+        if priority > 0:   # try it once here, then restore this thread's scheduling
+            policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+            self.error = set_fifo_priority(priority)
+            if not self.error:
+                os.sched_setscheduler(0, policy, param)
+
+    @property
+    def active(self):
+        return self.priority > 0 and not self.error
+
+    def raise_(self):
+        if self.active:
+            set_fifo_priority(self.priority)
+
+    def lower(self):
+        if self.active:
+            set_normal_priority()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +92,13 @@ class InferenceWorker:
     rejected(InputError), dropped(reason, Observation), error(Exception). now_ns: callable
     returning ROS time in ns. settings: callable returning (max_input_age_s,
     inference_period_s), read before each inference so they can change at run time.
+    priority: a PhasePriority (default: none); the policy should call its lower() between
+    preprocessing and the model (Pi0FastPolicy.after_preprocess), or its forward runs raised.
     """
 
-    def __init__(self, policy, slots, builder, sink, now_ns, settings, logger=None):
+    def __init__(self, policy, slots, builder, sink, now_ns, settings, logger=None,
+                 priority=None):
+        self.priority = priority or PhasePriority(0)
         self.policy = policy
         self.slots = slots
         self.builder = builder
@@ -127,9 +167,11 @@ class InferenceWorker:
 
     def _step(self, snapshot):
         max_age_s = self.settings()[0]
+        self.priority.raise_()
         try:
             observation = self.builder.build(snapshot, self.now_ns(), int(max_age_s * 1e9))
         except InputError as err:
+            self.priority.lower()
             self.sink.rejected(err)
             # Nothing to do until an input, the instruction or the pause state changes.
             self.slots.wait_for(lambda s: s.received != snapshot.received
@@ -144,6 +186,7 @@ class InferenceWorker:
                                        instruction=observation.instruction)
         finally:
             self._busy.clear()
+            self.priority.lower()
         during = sum(self.slots.snapshot().received.values()) - before
         record = InferenceRecord(observation, result, observation.convert_ms, during)
         if self._paused.is_set():
@@ -153,4 +196,8 @@ class InferenceWorker:
             self.sink.dropped(DROP_SUPERSEDED, observation)
             return
         self._last_stamp = observation.stamp_ns
-        (self.sink.publish if result.ok else self.sink.failed)(record)
+        self.priority.raise_()
+        try:
+            (self.sink.publish if result.ok else self.sink.failed)(record)
+        finally:
+            self.priority.lower()

@@ -74,6 +74,7 @@ class PolicyNodeConfig:
     image_backend: str
     diagnostics_period_s: float
     torch_threads: int
+    realtime_priority: int
 
 
 def parse_cameras(slots, topics, transports):
@@ -237,6 +238,12 @@ def _declare_runtime(node):
             node, 'torch_threads', 0, 'torch intra-op CPU threads; 0 = torch default (all '
             'cores). 1 is much faster on a small machine shared with other busy processes.',
             min_value=0, max_value=1024, **ro),
+        'realtime_priority': declare(
+            node, 'realtime_priority', 0, 'SCHED_FIFO priority (1-98) of the worker thread '
+            'while it converts inputs, preprocesses and publishes, and of the camera '
+            'conversion threads; the model forward always runs at normal priority. 0: normal '
+            'scheduling. Needs CAP_SYS_NICE or an rtprio limit (warns and runs without).',
+            min_value=0, max_value=98, **ro),
         'diagnostics_period_s': declare(
             node, 'diagnostics_period_s', 1.0, 'Period of the /diagnostics status.',
             min_value=0.05, max_value=60.0, **ro),

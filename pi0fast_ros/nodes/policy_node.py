@@ -44,13 +44,15 @@ from trajectory_msgs.msg import JointTrajectory
 from .chunk_messages import chunk_info_message, chunk_info_values, chunk_message, overhead_ms
 from .common import make_status, run_node, StartupError
 from .image_conversion import check_image, ImageConversionError, ImageConverter
-from .inference_worker import InferenceWorker
+from .inference_worker import InferenceWorker, PhasePriority
 from .input_slots import (BAD_IMAGE, Entry, InputError, InputSlots, JOINT_STATES,
                           JointStateMapper, NO_MESSAGE, stamp_to_ns)
 from .observation import ObservationBuilder
 from .policy_config import read_config
 from .policy_loading import check_policy_fits, load_policy, plan_inputs
 from .policy_stats import PolicyStats
+from .tick_thread import set_fifo_priority
+from ..core.images import set_conversion_thread_setup
 from ..core.policy import InvalidObservationError
 
 # Sensor-data QoS (best effort, volatile) with a queue of one: only the newest message of an
@@ -93,8 +95,9 @@ class PolicyNode(Node):
             self._apply_instruction(self.config.instruction, 'parameter')
         if self.config.warmup:
             self._warmup()
+        self.priority = self._setup_priority(self.config.realtime_priority)
         self.worker = InferenceWorker(self.policy, self.slots, self.builder, self, self._now_ns,
-                                      self._settings, self.get_logger())
+                                      self._settings, self.get_logger(), self.priority)
         self.worker.start()
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(
@@ -116,6 +119,18 @@ class PolicyNode(Node):
             f'warm-up done in {time.perf_counter() - start:.1f} s (last: '
             f'{result.timings_ms.get("total", float("nan")):.1f} ms, {len(result.tokens)} '
             f'tokens)')
+
+    def _setup_priority(self, priority):
+        phases = PhasePriority(priority)
+        if priority and phases.error:
+            self.get_logger().warn(f'realtime_priority {priority}: no SCHED_FIFO priority '
+                                   f'({phases.error}); running at normal priority')
+        elif phases.active:
+            set_conversion_thread_setup(lambda: set_fifo_priority(priority))
+            self.policy.after_preprocess = phases.lower
+            self.get_logger().info(f'SCHED_FIFO priority {priority} for the per-chunk work '
+                                   f'around the model (the forward runs at normal priority)')
+        return phases
 
     def _make_converter(self):
         backend = self.config.image_backend
@@ -308,6 +323,7 @@ class PolicyNode(Node):
                   'busy': self.worker.busy, 'checkpoint': self.config.checkpoint_path,
                   'device': str(self.policy.device), 'dtype': str(self.policy.dtype),
                   'engine_mode': self.policy.engine.mode,
+                  'realtime_priority': self.priority.priority if self.priority.active else 0,
                   'image_backend': self.builder.converter.backend,
                   'horizon': self.policy.horizon, 'action_dim': self.policy.action_dim,
                   'masked_slots': ','.join(self.masked)}

@@ -45,6 +45,11 @@ def set_fifo_priority(priority):
     return ''
 
 
+def set_normal_priority():
+    """Give the calling thread normal (SCHED_OTHER) scheduling back; needs no privilege."""
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
 class PeriodicThread:
     """
     Call ``fn()`` every ``period_s`` on the monotonic clock until ``stop()``.
