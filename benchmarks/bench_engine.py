@@ -19,7 +19,7 @@ One run, the same random weights for every method. Figures are medians over --re
 (methods interleaved within a round), each shown with its ratio to the baseline measured in the
 same run. On a shared machine prefer --threads 1: idle OpenMP workers waiting for CPU time
 distort multi-threaded timings far more than single-threaded ones.
-  1. CPU-sized model (fp32), for 1, 2 and 3 cameras and a realistic prompt (--prompt valid
+  1. CPU-sized model (fp32, or --dtype bfloat16), for 1, 2 and 3 cameras and a realistic prompt (--prompt valid
      tokens of 200): prefill ms, decode ms/token and chunk ms (--steps tokens) for the growing-
      cache loop (LeRobot 0.4.4's strategy on our layers, the baseline) and the engine in modes
      'exact' (LeRobot's prefix layout), 'compact' (pad slots dropped) and 'static' (compacted,
@@ -127,9 +127,9 @@ def find_stop(tokens, around=40):
 def bench_cpu(opts):
     arch, steps = CPU_ARCH, opts.steps
     weights = init_random_weights(arch, seed=0)
-    model = build_model(weights, arch)
+    model = build_model(weights, arch, dtype=opts.dtype)
     n_params = model.num_parameters() / 1e6
-    print(f'CPU, fp32, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}: '
+    print(f'CPU, {opts.dtype}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}: '
           f'{n_params:.0f} M params, prompt {opts.prompt} valid tokens of 200, {steps} tokens, '
           f'medians of {opts.repeats} interleaved rounds')
     for cameras in opts.cameras:
@@ -144,12 +144,16 @@ def bench_cameras(opts, model, weights, cameras):
     full = {mode: e.generate(*args, steps) for mode, e in engines.items()}  # + warm-up
     same = all(torch.equal(r.tokens, full['exact'].tokens) for r in full.values())
     generate_growing(model, *args, 4)
-    stop, step = find_stop(full['exact'].tokens[0].tolist())
+    # The stand-in for "|" is found in each mode's own tokens: in bf16 the modes' sums differ
+    # in rounding, so their token sequences (and the step of a fresh token) may differ.
+    stops = {mode: find_stop(r.tokens[0].tolist()) for mode, r in full.items()}
+    step = stops['exact'][1]
     runs = {'grow': lambda: growing_run(model, args, steps),
             'grow_stop': lambda: growing_run(model, args, step + 1)}
     for mode, engine in engines.items():
         runs[mode] = lambda e=engine: engine_run(e, args, steps)
-        runs[mode + '_stop'] = lambda e=engine: engine_run(e, args, steps, stop_token_id=stop)
+        runs[mode + '_stop'] = lambda e=engine, m=mode: engine_run(
+            e, args, steps, stop_token_id=stops[m][0])
     r = interleaved(opts.repeats, **runs)
     compacted = cameras * arch.tokens_per_image + opts.prompt + 1
     print(f'\n{cameras} camera(s): prefix {cameras * arch.tokens_per_image + 201} slots, '
@@ -164,9 +168,10 @@ def bench_cameras(opts, model, weights, cameras):
         whole, stopped = r[key], r[key + '_stop']
         print(f'    {name:<32} {stopped["chunk"]:9.1f} ms vs {whole["chunk"]:9.1f} ms -> '
               f'{whole["chunk"] / stopped["chunk"]:5.2f}x   (prefill = '
-              f'{stopped["prefill"] / whole["per_token"]:5.1f} decode steps)')
+              f'{stopped["prefill"] / whole["per_token"]:5.1f} decode steps; stopped after '
+              f'{stopped["steps"]:.0f} tokens)')
     if cameras == opts.cameras[0] and opts.ref_steps:
-        ref = reference_run(weights, arch, args, opts.ref_steps, torch.float32)
+        ref = reference_run(weights, arch, args, opts.ref_steps, getattr(torch, opts.dtype))
         row(f'full-recompute reference ({opts.ref_steps} tok)', ref, r['grow'])
     print(f"  -> decode ms/token: exact {r['exact']['per_token'] / r['grow']['per_token']:.2f}x"
           f", compact {r['compact']['per_token'] / r['grow']['per_token']:.2f}x growing loop "
@@ -210,6 +215,9 @@ def main():
                         help='valid prompt tokens (BOS + text) of the 200 slots')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--dtype', choices=('float32', 'bfloat16'), default='float32',
+                        help='dtype of the CPU model (bfloat16 uses AMX/AVX512-BF16 matmuls '
+                        'where the CPU has them)')
     parser.add_argument('--no-cpu', action='store_true')
     opts = parser.parse_args()
     if opts.threads:
