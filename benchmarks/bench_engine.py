@@ -20,8 +20,9 @@ One run, the same random weights for every method. Figures are medians over --re
 same run. On a shared machine prefer --threads 1: idle OpenMP workers waiting for CPU time
 distort multi-threaded timings far more than single-threaded ones.
   1. CPU-sized model (fp32, or --dtype bfloat16), for 1, 2 and 3 cameras and a realistic
-     prompt (--prompt valid tokens of 200): prefill ms, decode ms/token and chunk ms (--steps tokens) for the growing-
-     cache loop (LeRobot 0.4.4's strategy on our layers, the baseline) and the engine in modes
+     prompt (--prompt valid tokens of 200): prefill ms, decode ms/token and chunk ms (--steps
+     tokens) for the growing-cache loop (LeRobot 0.4.4's strategy on our layers, the
+     baseline) and the engine in modes
      'exact' (LeRobot's prefix layout), 'compact' (pad slots dropped) and 'static' (compacted,
      fixed-shape steps); the full-recompute reference over --ref-steps tokens (first camera
      count only: it is quadratic). Target: engine decode ms/token <= 0.8x the growing loop.
