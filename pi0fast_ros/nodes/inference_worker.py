@@ -146,6 +146,7 @@ class InferenceWorker:
             try:
                 self._step(snapshot)
             except Exception as exc:  # the thread must survive; the sink reports
+                self.priority.lower()
                 self.sink.error(exc)
                 self._stop.wait(RECHECK_S)
 
