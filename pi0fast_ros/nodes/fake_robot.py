@@ -26,13 +26,11 @@ states carry the ROS time at which they were produced.
 
 import array
 import sys
-import threading
 import time
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -55,24 +53,22 @@ class FakeRobotNode(Node):
         self.config = cfg = read_config(self)
         self.arm = FakeArm(cfg.joint_names, cfg.limits, cfg.time_constant_s,
                            cfg.initial_positions or None)
-        self._lock = threading.Lock()      # guards self._snapshot for the camera thread
+        # The positions of the last joint tick, which the cameras draw (every callback runs on
+        # run_node's one executor thread: no lock needed).
         self._snapshot = self.arm.state()
         self._last_step = time.monotonic()
         self._noise = np.random.default_rng(cfg.noise_seed)
         self.counts = {'commands': 0, 'rejected': 0, 'frames': 0}
         self._last_error = ''
-        self._arm_group = MutuallyExclusiveCallbackGroup()
         self._joint_pub = self.create_publisher(JointState, 'joint_states', 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._cameras = [self._make_camera(c) for c in cfg.cameras]
         self._command_sub = None
         self._command_type = None
-        self.create_timer(1.0 / cfg.joint_state_rate_hz, self._on_joint_tick,
-                          callback_group=self._arm_group)
+        self.create_timer(1.0 / cfg.joint_state_rate_hz, self._on_joint_tick)
         if self._cameras:
-            self.create_timer(1.0 / cfg.camera_rate_hz, self._on_camera_tick,
-                              callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(1.0, self._on_slow_tick, callback_group=MutuallyExclusiveCallbackGroup())
+            self.create_timer(1.0 / cfg.camera_rate_hz, self._on_camera_tick)
+        self.create_timer(1.0, self._on_slow_tick)
         if cfg.command_type != 'auto':
             self._subscribe_commands(cfg.command_type)
         self.get_logger().info(
@@ -84,7 +80,7 @@ class FakeRobotNode(Node):
         cls = message_class(type_name)
         self._command_type = type_name
         self._command_sub = self.create_subscription(
-            cls, 'joint_commands', self._on_command, COMMAND_QOS, callback_group=self._arm_group)
+            cls, 'joint_commands', self._on_command, COMMAND_QOS)
         self.get_logger().info(f'listening to joint_commands as {type_name}')
 
     def _discover_command_type(self):
@@ -110,8 +106,7 @@ class FakeRobotNode(Node):
         # Integrate over the real elapsed time, so a late tick does not slow the arm down.
         positions = self.arm.step(min(now - self._last_step, 0.1))
         self._last_step = now
-        with self._lock:
-            self._snapshot = dict(zip(self.arm.joint_names, positions.tolist()))
+        self._snapshot = dict(zip(self.arm.joint_names, positions.tolist()))
         msg = JointState()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.name = list(self.arm.joint_names)
@@ -135,8 +130,7 @@ class FakeRobotNode(Node):
         }
 
     def _on_camera_tick(self):
-        with self._lock:
-            state = dict(self._snapshot)
+        state = self._snapshot
         stamp = self.get_clock().now().to_msg()
         for cam in self._cameras:
             want_raw = cam['raw'].get_subscription_count() > 0
