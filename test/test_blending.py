@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 from pi0fast_ros.core.blend_rule import blend_weights, BlendRule
-from pi0fast_ros.core.blending import ChunkScheduler
+from pi0fast_ros.core.blending import ChunkScheduler, MAX_NESTING
 from pi0fast_ros.core.chunks import ChunkError, NS, uniform_chunk
 import pytest
 
@@ -189,6 +189,25 @@ def test_chunks_arriving_mid_blend_never_jump():
     assert np.all(steps >= -1e-12)
     assert steps.max() <= 0.6
     assert values[-1] == pytest.approx(3.0)
+
+
+def test_a_new_chunk_takes_over_from_the_last_command_at_any_nesting_depth():
+    # constant chunks 0, 2, 4, ... arriving every 2 ticks while blends last 6 ticks: blends
+    # nest, and beyond MAX_NESTING the old side is collapsed into a held value. Either way the
+    # old side is what was commanded at the tick before (a blend keeps its weight once a newer
+    # chunk takes over), so every takeover is 6/7 * previous + 1/7 * new. The collapse used to
+    # advance the old blend's fade one more tick first: a step about twice the others.
+    s = ChunkScheduler(1, 'linear', 6)
+    values, depths = [], []
+    for k in range(24):
+        t = T0 + k * 20_000_000
+        if k % 2 == 0:
+            s.submit(uniform_chunk(t, np.full((60, 1), float(k)), ACTION_HZ), t)
+        values.append(s.step(t).target[0])
+        depths.append(s._source.depth())   # white-box: the collapse did happen
+    assert max(depths) == MAX_NESTING and depths.count(1) > 2
+    for k in range(2, 24, 2):
+        assert values[k] == pytest.approx(6 / 7 * values[k - 1] + 1 / 7 * k, abs=1e-12), k
 
 
 def test_rebase_blends_from_the_held_value():

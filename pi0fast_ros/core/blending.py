@@ -206,10 +206,12 @@ class ChunkScheduler:
         new = _ChunkSource(chunk, self.interpolation)
         if old is None or not self.rule.blends:
             return new
+        if isinstance(old, _BlendSource):
+            # Frozen before anything samples it at this tick: sampling an unfrozen blend at a
+            # new tick advances its fade, which would move the old side one tick on.
+            old.frozen = True
         if old.depth() >= MAX_NESTING:
             old = _HeldSource(old.hold_value(now_ns), _stamp_of(old))
-        if isinstance(old, _BlendSource):
-            old.frozen = True
         return _BlendSource(old, new, self.rule, self.hard_mask, now_ns, self._last_target)
 
     def step(self, now_ns):
