@@ -13,21 +13,22 @@
 # limitations under the License.
 
 """
-The so100 graph as `pi0fast-bringup` starts it (the pip-environment twin of the launch test).
+The so100 and aloha graphs as `pi0fast-bringup` starts them (pip-env twins of the launch tests).
 
 fake_robot + rollout_recorder + executor_node + policy_node (a tiny scripted checkpoint), all
-separate processes over DDS, checked with the same GraphChecks as test_so100_launch.py; then
-the recorded bag is read back with rosbags and sampled commands are traced to their chunk and
-observation.
+separate processes over DDS, checked with the same GraphChecks as test_so100_launch.py and
+test_aloha_launch.py; then the recorded bag is read back with rosbags and sampled commands are
+traced to their chunk and observation.
 """
 
 import os
+import pathlib
 import signal
 import subprocess
 import sys
 
 from graph_checks import check_recorded_provenance, GraphChecks, make_test_checkpoint
-from graph_checks import so100_test_config
+from graph_checks import graph_test_config
 from harness import CONFIG_DIR, wait_for
 import pytest
 
@@ -61,10 +62,11 @@ class Bringup:
             self._log.close()
 
 
-def test_so100_graph_with_fake_hardware(probe, tmp_path):
-    config = so100_test_config(tmp_path)
+def run_graph(probe, tmp_path, shipped_config):
+    """Bring up the shipped config's graph with fake hardware; run every GraphCheck on it."""
+    config = graph_test_config(tmp_path, shipped_config)
     checkpoint = make_test_checkpoint(tmp_path / 'checkpoint', config)
-    namespace = f'/graph_{os.getpid()}'
+    namespace = f'/graph_{pathlib.Path(shipped_config).stem}_{os.getpid()}'
     checks = GraphChecks(probe, namespace, config)
     bringup = Bringup(['--config', config, '--fake-hardware', '--checkpoint', checkpoint,
                        '--instruction', 'pick up the cube', '--namespace', namespace,
@@ -80,7 +82,17 @@ def test_so100_graph_with_fake_hardware(probe, tmp_path):
     assert "'rollout_recorder': 0" in out and "'fake_robot': 0" in out, out[-3000:]
     assert "'executor_node': 0" in out and "'policy_node': -9" in out, out[-3000:]
     assert code == 1, 'a node that died is reported in the exit status'
-    check_recorded_provenance(tmp_path / 'rollouts', 'pick up the cube')
+    check_recorded_provenance(tmp_path / 'rollouts', 'pick up the cube', config)
+
+
+def test_so100_graph_with_fake_hardware(probe, tmp_path):
+    run_graph(probe, tmp_path, CONFIG)
+
+
+def test_aloha_graph_with_fake_hardware(probe, tmp_path):
+    # 14 joints, three policy cameras of four, 50 Hz, joint flips and gripper maps in the
+    # executor: GraphChecks compares its commands with openpi's maps of the chunks.
+    run_graph(probe, tmp_path, CONFIG_DIR / 'aloha.yaml')
 
 
 def test_bringup_refuses_a_missing_config(tmp_path):

@@ -83,5 +83,5 @@ class TestAfterShutdown(unittest.TestCase):
             expected = -9 if name.startswith('policy_node') else 0   # killed by the test
             launch_testing.asserts.assertExitCodes(proc_info, [expected], process=name)
 
-    def test_recorded_provenance(self):
-        check_recorded_provenance(WORKDIR / 'rollouts', INSTRUCTION)
+    def test_recorded_provenance(self, config):
+        check_recorded_provenance(WORKDIR / 'rollouts', INSTRUCTION, config)
