@@ -129,7 +129,7 @@ def find_stop(tokens, around=40):
 
 def weight_stream_bound(model, device, repeats=5):
     """
-    The time to read, once, the bytes a decode step reads -> (MB, ms).
+    Time one streaming read of as many bytes as a decode step reads -> (MB, ms).
 
     A decode step reads every decoder weight and the whole tied embedding table (the LM head);
     the vision tower is not used. The bound times a sum over a float32 buffer of that many

@@ -18,6 +18,7 @@ Unfinished rollout bags (ROS-free), and pi0fast-recover-bag.
 A writer process killed mid-rollout, cut-off and damaged files, bags still being written.
 """
 
+import fcntl
 import os
 import pathlib
 import signal
@@ -216,17 +217,36 @@ def test_refusals_name_the_problem_and_change_nothing(tmp_path):
     assert sorted(p.name for p in (tmp_path / 'early').iterdir()) == ['early.mcap']
 
 
-def test_an_interrupted_recovery_runs_again_from_the_kept_original(tmp_path):
+@pytest.mark.parametrize('stage', ['original kept', 'new file moved in'])
+def test_an_interrupted_recovery_runs_again_from_the_kept_original(tmp_path, stage):
     file, _ = unfinished_bag(tmp_path / 'b', batches=2)
-    # As if a recovery died after keeping the original and before writing metadata.yaml.
+    original = file.read_bytes()
+    # As if a recovery died after keeping the original (and perhaps after moving the new MCAP
+    # file in), before writing metadata.yaml.
     file.rename(file.with_name('b.mcap.unfinished'))
     (tmp_path / 'b' / '.recovering' / 'b').mkdir(parents=True)
     (tmp_path / 'b' / '.recovering' / 'b' / 'b.mcap').write_bytes(b'partial')
+    if stage == 'new file moved in':
+        (tmp_path / 'b' / 'b.mcap').write_bytes(b'\x89MCAP0\r\n')
     assert find_unfinished(tmp_path) == [tmp_path / 'b']
     report = recover_bag(tmp_path / 'b')
     assert report.messages == 21
     assert sorted(p.name for p in (tmp_path / 'b').iterdir()) == [
         'b.mcap', 'b.mcap.unfinished', 'metadata.yaml']
+    assert (tmp_path / 'b' / 'b.mcap.unfinished').read_bytes() == original
+    assert len(read(tmp_path / 'b')[0]) == 21
+
+
+def test_one_recovery_per_bag_at_a_time(tmp_path):
+    file, _ = unfinished_bag(tmp_path / 'b', batches=1)
+    directory = os.open(tmp_path / 'b', os.O_RDONLY)
+    try:
+        fcntl.flock(directory, fcntl.LOCK_EX)      # another recoverer holds the bag
+        with pytest.raises(BagInUseError, match='being recovered by another process'):
+            recover_bag(tmp_path / 'b')
+    finally:
+        os.close(directory)
+    assert recover_bag(tmp_path / 'b').messages == 11
 
 
 def test_recover_bag_cli_over_an_output_dir(tmp_path, capsys):

@@ -65,7 +65,8 @@ class RolloutBagWriter:
         self._writer.open()
         self.file = _storage_path(self._writer, self.path)
         self._lock = open(self.file, 'rb')
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Blocking: the only other holders are recover.py's momentary probes.
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         self._connections = {}     # topic -> rosbags Connection
         self.counts = {}           # topic -> messages written
         for key, value in (custom_data or {}).items():

@@ -36,6 +36,7 @@ it is open, and the kernel drops that lock when the process dies.
 import datetime
 import fcntl
 import json
+import os
 import pathlib
 import shutil
 import struct
@@ -128,12 +129,25 @@ def recover_bag(path, keep_original=True, now=None):
     """
     Turn the unfinished bag directory `path` into a finished one; returns a RecoveryReport.
 
-    Raises BagInUseError if a live recorder still writes it, BagRecoveryError if the directory
-    is not an unfinished bag or holds no complete message (the file is then left as it was).
+    Raises BagInUseError if a live recorder still writes it (or another process is recovering
+    it), BagRecoveryError if the directory is not an unfinished bag or holds no complete message
+    (the file is then left as it was).
     """
     path = pathlib.Path(path)
     if not path.is_dir():
         raise BagRecoveryError(f'{path} is not a directory')
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        try:  # one recovery per bag at a time (the recorder at start-up, the command line)
+            fcntl.flock(directory, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BagInUseError(f'{path} is being recovered by another process') from None
+        return _recover_locked(path, keep_original, now)
+    finally:
+        os.close(directory)   # releases the lock
+
+
+def _recover_locked(path, keep_original, now):
     if (path / 'metadata.yaml').exists():
         raise BagRecoveryError(f'{path} is a finished bag (it has metadata.yaml)')
     sources = _sources(path)
@@ -155,11 +169,12 @@ def recover_bag(path, keep_original=True, now=None):
         new_bag = work / path.name
         _rewrite(source, new_bag, report, now)
         # The new file takes the original's name: keep the original first, metadata.yaml last,
-        # so at every moment the directory is either unfinished (recoverable again) or done.
+        # so at every moment the directory is either unfinished (recoverable again, from the
+        # kept original) or done.
         kept = source if source.name.endswith(UNFINISHED_SUFFIX) else \
             source.rename(source.with_name(source.name + UNFINISHED_SUFFIX))
         for item in sorted(new_bag.iterdir(), key=lambda p: p.name == 'metadata.yaml'):
-            item.rename(path / item.name)
+            item.replace(path / item.name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if keep_original:
@@ -170,8 +185,9 @@ def recover_bag(path, keep_original=True, now=None):
 
 
 def _sources(path):
-    mcaps = sorted(path.glob('*.mcap'))
-    return mcaps if mcaps else sorted(path.glob(f'*.mcap{UNFINISHED_SUFFIX}'))
+    """Return the file to recover from: a kept original (an interrupted recovery), or *.mcap."""
+    kept = sorted(path.glob(f'*.mcap{UNFINISHED_SUFFIX}'))
+    return kept if kept else sorted(path.glob('*.mcap'))
 
 
 def _rewrite(source, new_bag, report, now):
