@@ -61,6 +61,7 @@ setup(
             'pi0fast-bringup = pi0fast_ros.tools.bringup:main',
             'pi0fast-plot-rollout = pi0fast_ros.tools.plot_rollout:main',
             'pi0fast-provenance = pi0fast_ros.tools.provenance:main',
+            'pi0fast-recover-bag = pi0fast_ros.tools.recover_bag:main',
             'pi0fast-fit-tokenizer = pi0fast_ros.tools.fit_tokenizer:main',
             'pi0fast-train-demo = pi0fast_ros.tools.train_demo:main',
         ],

@@ -26,6 +26,8 @@ distort multi-threaded timings far more than single-threaded ones.
      'exact' (LeRobot's prefix layout), 'compact' (pad slots dropped) and 'static' (compacted,
      fixed-shape steps); the full-recompute reference over --ref-steps tokens (first camera
      count only: it is quadratic). Target: engine decode ms/token <= 0.8x the growing loop.
+     Also the weight-streaming bound: the time one streaming read of the bytes a decode step
+     reads takes on the same threads (the hardware limit for a memory-bound step).
   2. For each method, chunk latency with the stop at the end marker after ~40 tokens vs
      decoding all --steps tokens. Target: >= 5x faster.
   3. With CUDA: gemma_2b-sized random weights in bf16, 3 cameras: prefill, decode ms/token,
@@ -125,6 +127,30 @@ def find_stop(tokens, around=40):
     raise RuntimeError('no fresh token after step 40; use another seed')
 
 
+def weight_stream_bound(model, device, repeats=5):
+    """
+    Time one streaming read of as many bytes as a decode step reads -> (MB, ms).
+
+    A decode step reads every decoder weight and the whole tied embedding table (the LM head);
+    the vision tower is not used. The bound times a sum over a float32 buffer of that many
+    bytes on the same threads/device: a streaming read no kernel can beat by much.
+    """
+    nbytes = sum(p.numel() * p.element_size() for p in model.gemma.parameters())
+    buf = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
+    times = []
+    for _ in range(repeats + 1):
+        t0 = _sync_now(device)
+        buf.sum()
+        times.append(_sync_now(device) - t0)
+    return nbytes / 1e6, statistics.median(times[1:]) * 1e3
+
+
+def _sync_now(device):
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 def bench_cpu(opts):
     arch, steps = CPU_ARCH, opts.steps
     weights = init_random_weights(arch, seed=0)
@@ -133,11 +159,15 @@ def bench_cpu(opts):
     print(f'CPU, {opts.dtype}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}: '
           f'{n_params:.0f} M params, prompt {opts.prompt} valid tokens of 200, {steps} tokens, '
           f'medians of {opts.repeats} interleaved rounds')
+    megabytes, bound = weight_stream_bound(model, 'cpu')
+    print(f'weight-streaming bound: a decode step reads {megabytes:.0f} MB of weights; one '
+          f'streaming read of that many bytes takes {bound:.1f} ms here '
+          f'({megabytes / bound:.1f} GB/s)')
     for cameras in opts.cameras:
-        bench_cameras(opts, model, weights, cameras)
+        bench_cameras(opts, model, weights, cameras, bound)
 
 
-def bench_cameras(opts, model, weights, cameras):
+def bench_cameras(opts, model, weights, cameras, bound):
     """Every method on one camera count: full chunk and the stop after ~40 tokens."""
     arch, steps = CPU_ARCH, opts.steps
     args = inputs(arch, cameras, 'cpu', prompt=opts.prompt)
@@ -177,7 +207,8 @@ def bench_cameras(opts, model, weights, cameras):
     print(f"  -> decode ms/token: exact {r['exact']['per_token'] / r['grow']['per_token']:.2f}x"
           f", compact {r['compact']['per_token'] / r['grow']['per_token']:.2f}x growing loop "
           f"(target <= 0.8); compact prefill {r['compact']['prefill']:.0f} ms vs exact "
-          f"{r['exact']['prefill']:.0f} ms")
+          f"{r['exact']['prefill']:.0f} ms; compact decode = "
+          f"{r['compact']['per_token'] / bound:.2f}x the weight-streaming bound")
 
 
 def bench_cuda(opts):
@@ -190,6 +221,12 @@ def bench_cuda(opts):
     args = inputs(arch, 3, device)
     print(f'CUDA {torch.cuda.get_device_name()}, gemma_2b-sized random weights, bf16, '
           f'3 cameras, prefix {256 * 3 + 201}')
+    megabytes, bound = weight_stream_bound(model, device)
+    print(f'weight-streaming bound: a decode step reads {megabytes:.0f} MB of weights; one '
+          f'streaming read of that many bytes takes {bound:.2f} ms here '
+          f'({megabytes / bound:.0f} GB/s)')
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()  # the bound's buffer excluded as well
     engine = Pi0FastEngine(model)  # static mode + CUDA graph
     engine.generate(*args, 50)     # warm-up incl. graph capture
     eager = Pi0FastEngine(model, cuda_graph=False)
@@ -201,7 +238,8 @@ def bench_cuda(opts):
     row('growing-cache loop (LeRobot)', grow, grow)
     row('engine, static step, no graph', plain, grow)
     row('engine, static step, CUDA graph', graph, grow)
-    print(f'  -> decode {graph["per_token"]:.2f} ms/token (target <= 1.5), 50-token chunk '
+    print(f'  -> decode {graph["per_token"]:.2f} ms/token (target <= 1.5; '
+          f'{graph["per_token"] / bound:.2f}x the weight-streaming bound), 50-token chunk '
           f'{graph["chunk"]:.1f} ms (target <= 100), peak GPU memory '
           f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB, weights '
           f'{model.num_parameters() * 2 / 2**30:.2f} GiB (target <= 7.5 GB)')

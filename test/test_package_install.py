@@ -21,6 +21,8 @@ from ament_index_python.packages import get_package_prefix, get_package_share_di
 import pytest
 
 NODES = ['policy_node', 'executor_node', 'fake_robot', 'rollout_recorder']
+TOOLS = ['pi0fast-bringup', 'pi0fast-plot-rollout', 'pi0fast-provenance', 'pi0fast-recover-bag',
+         'pi0fast-fit-tokenizer', 'pi0fast-train-demo']
 
 
 def test_share_directory_has_launch_and_config():
@@ -34,7 +36,7 @@ def test_share_directory_has_launch_and_config():
         assert installed == in_repo, f'{sub}/ in the share directory differs from the source tree'
 
 
-@pytest.mark.parametrize('name', NODES)
+@pytest.mark.parametrize('name', NODES + TOOLS)
 def test_node_executables_are_where_ros2_run_looks(name):
     # ros2 run and launch_ros look in <prefix>/lib/<package>, not in bin/
     exe = pathlib.Path(get_package_prefix('pi0fast_ros')) / 'lib' / 'pi0fast_ros' / name

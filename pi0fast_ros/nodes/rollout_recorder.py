@@ -25,8 +25,13 @@ A rollout starts with `~/start` (Trigger), at start-up (autostart) or when the i
 `policy_node/instruction` changes (instruction_starts_rollout): the open bag is closed and a
 new one opened, which begins with the instruction message. `~/stop` closes the bag. See
 recording/metadata.py for what is stored with each bag.
+
+Crashes: the open bag is put on disk as complete MCAP chunks every `flush_period_s`, and at
+start-up (`recover_unfinished`) the recorder rebuilds every bag in output_dir that an earlier
+run left unfinished (recording/recover.py; also `pi0fast-recover-bag`).
 """
 
+import os
 import signal
 import sys
 import threading
@@ -43,6 +48,7 @@ from .common import declare, make_status, run_node, StartupError
 from .topic_types import discovered_types, message_class
 from ..recording.bag_writer import make_qos, TYPESTORE
 from ..recording.metadata import new_rollout_dir, rollout_metadata
+from ..recording.recover import BagRecoveryError, find_unfinished, recover_bag
 from ..recording.sink import RolloutSink
 
 # (name, default, description[, (min, max)]); every one is read-only (a restart applies it).
@@ -60,6 +66,11 @@ PARAMETERS = (
     ('config_file', '', 'The config file the graph was started with; its text is stored as '
      'metadata.'),
     ('compress', True, 'zstd-compress MCAP chunks.'),
+    ('flush_period_s', 1.0, 'Put the open bag on disk as complete chunks this often, so a crash '
+     'loses at most this much (0: only when the bag closes).', (0.0, 60.0)),
+    ('recover_unfinished', True, 'At start-up, rebuild the bags in output_dir that a crashed '
+     'recorder left unfinished (in the background; bags open in a live recorder are left '
+     'alone).'),
     ('discovery_period_s', 0.5, 'How often to look for configured topics not yet subscribed.',
      (0.05, 10.0)),
 )
@@ -74,7 +85,15 @@ class RolloutRecorderNode(Node):
         super().__init__('rollout_recorder', **kwargs)
         self._read_params()
         self.sink = RolloutSink(compress=self.p['compress'],
-                                metadata_topic=self.resolve_topic_name('~/metadata'))
+                                metadata_topic=self.resolve_topic_name('~/metadata'),
+                                flush_period=self.p['flush_period_s'])
+        self._recovery = {'recovered': [], 'failed': []}
+        if self.p['recover_unfinished']:
+            # Listed before this run opens a bag of its own, recovered off the executor thread.
+            unfinished = find_unfinished(os.path.expanduser(self.p['output_dir']))
+            if unfinished:
+                threading.Thread(target=self._recover, args=(unfinished,), daemon=True,
+                                 name='bag_recovery').start()
         self._subscribed = {}        # resolved topic -> (type name, rosbags qos list)
         self._instruction = ''
         self._instruction_raw = None  # the last instruction message, copied into each new bag
@@ -127,6 +146,19 @@ class RolloutRecorderNode(Node):
         self.create_subscription(message_class(type_name), topic,
                                  lambda data, t=topic: self._on_message(t, data), qos, raw=True)
         self.get_logger().info(f'recording {topic} [{type_name}]')
+
+    def _recover(self, bags):
+        log = rclpy.logging.get_logger('pi0fast_ros.recorder')
+        for bag in bags:
+            try:
+                report = recover_bag(bag)
+            except BagRecoveryError as exc:
+                self._recovery['failed'].append(str(bag))
+                log.warning(f'unfinished bag {bag} not recovered: {exc}')
+                continue
+            self._recovery['recovered'].append(str(bag))
+            log.warning(f'recovered unfinished bag {bag} (left by a recorder that did not '
+                        f'close it): {report.summary()}')
 
     def _on_message(self, topic, data):
         type_name, offered = self._subscribed[topic]
@@ -197,10 +229,14 @@ class RolloutRecorderNode(Node):
     def _publish_diagnostics(self):
         values = {'recording': self.sink.recording, 'bag': self.sink.path or '',
                   'rollouts': self._rollouts, 'dropped': self.sink.dropped,
+                  'queued': self.sink.queued(),
                   'topics_subscribed': len(self._subscribed),
                   'topics_missing': [t for t in self.p['topics'] if t not in self._subscribed],
-                  'last_error': self.sink.last_error}
-        level = 'error' if self.sink.last_error else 'warn' if self.sink.dropped else 'ok'
+                  'last_error': self.sink.last_error,
+                  'bags_recovered': len(self._recovery['recovered']),
+                  'bags_unrecoverable': self._recovery['failed']}
+        level = 'error' if self.sink.last_error else \
+            'warn' if self.sink.dropped or self._recovery['failed'] else 'ok'
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [make_status(self, level, 'recording' if self.sink.recording else 'idle',

@@ -25,6 +25,8 @@ rosbag2 reader parses these in rosbag2_storage/include/rosbag2_storage/yaml.hpp 
 `convert<BagMetadata>::decode`); test_recorder_bag.py checks each field's presence and type.
 """
 
+import fcntl
+import os
 import pathlib
 
 from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
@@ -50,6 +52,9 @@ class RolloutBagWriter:
     path must not exist yet. custom_data is a {str: str} map stored in metadata.yaml (and can
     be updated until close()). compress=True zstd-compresses MCAP chunks (rosbag2's MCAP plugin
     reads them); JPEG frames do not shrink, joint states and statuses do.
+
+    While open, the MCAP file carries an exclusive flock, which tells recover.py that the bag
+    is live (the kernel releases it when the process dies, however it dies).
     """
 
     def __init__(self, path, custom_data=None, compress=True):
@@ -58,6 +63,10 @@ class RolloutBagWriter:
         if compress:
             self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         self._writer.open()
+        self.file = _storage_path(self._writer, self.path)
+        self._lock = open(self.file, 'rb')
+        # Blocking: the only other holders are recover.py's momentary probes.
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         self._connections = {}     # topic -> rosbags Connection
         self.counts = {}           # topic -> messages written
         for key, value in (custom_data or {}).items():
@@ -89,10 +98,50 @@ class RolloutBagWriter:
         data = TYPESTORE.serialize_cdr(msg, self._connections[topic].msgtype)
         self.write(topic, t_ns, data)
 
+    @property
+    def can_flush(self):
+        """Tell whether flush() works with this rosbags (it uses parts of its MCAP writer)."""
+        storage = self._writer.storage
+        return all(hasattr(storage, name) for name in ('chunk', 'close_chunk', 'bio')) and \
+            hasattr(getattr(storage, 'chunk', None), 'bio')
+
+    def flush(self, sync=True):
+        """
+        Put every message written so far on disk as a complete MCAP chunk (fsync'd if sync).
+
+        rosbags keeps a chunk in memory until it reaches 1 MiB; a crash would lose it. After a
+        flush, recover.py can rebuild the bag up to here. Returns False if unsupported.
+        """
+        if not self.can_flush:
+            return False
+        storage = self._writer.storage
+        if storage.chunk.bio.tell():
+            storage.close_chunk()
+        storage.bio.flush()
+        if sync:
+            os.fsync(storage.bio.fileno())
+        return True
+
     def close(self):
         """Finish the MCAP file and write metadata.yaml; returns {topic: count}."""
-        self._writer.close()
+        try:
+            self._writer.close()
+        finally:
+            self._lock.close()
         return dict(self.counts)
+
+    def abort(self):
+        """Stop without finishing the file (it stays an unfinished bag)."""
+        try:
+            self._writer.abort()
+        finally:
+            self._lock.close()
+
+
+def _storage_path(writer, path):
+    """Return the MCAP file rosbags opened (named after the directory in rosbags 0.10-0.11)."""
+    file = getattr(writer.storage, 'path', None)
+    return pathlib.Path(file) if file else path / f'{path.name}.mcap'
 
 
 def string_message(text):

@@ -18,11 +18,15 @@ A writer thread that owns the open rollout bag.
 Subscription callbacks must never wait on the disk, so they only enqueue (put() never blocks;
 a full queue drops the message and counts it). One thread opens, writes and closes bags in the
 order the requests were made, so a rollover (close + open) can never interleave with a write.
+Every flush_period seconds it puts the open bag's pending messages on disk as a complete chunk,
+so a recorder that dies (SIGKILL, OOM, power loss) loses at most that much: recover.py rebuilds
+the rest.
 """
 
 import logging
 import queue
 import threading
+import time
 
 from .bag_writer import RolloutBagWriter, string_message
 
@@ -32,10 +36,13 @@ LOG = logging.getLogger(__name__)
 class RolloutSink:
     """See the module docstring. Thread-safe."""
 
-    def __init__(self, max_queue=20000, compress=True, metadata_topic=None):
+    def __init__(self, max_queue=20000, compress=True, metadata_topic=None, flush_period=1.0):
         self._queue = queue.Queue(maxsize=max_queue)
         self._compress = compress
         self._metadata_topic = metadata_topic
+        self._flush_period = float(flush_period)   # <= 0: only at close
+        self.flushes = 0
+        self._flush_warned = False
         self._lock = threading.Lock()
         self.recording = False      # what callers see: True from start() until stop()
         self.path = None            # the bag being written (or last written)
@@ -72,6 +79,10 @@ class RolloutSink:
             self.dropped += 1
             return False
 
+    def queued(self):
+        """Messages and requests waiting for the writer thread."""
+        return self._queue.qsize()
+
     def stop(self, timeout=30.0):
         """Close the open bag; wait for it. Returns (path, {topic: count}) or None."""
         with self._lock:
@@ -94,29 +105,52 @@ class RolloutSink:
 
     # -- the writer thread ----------------------------------------------------------------
     def _run(self):
-        bag, meta = None, {}
+        bag, meta, due = None, {}, None
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(
+                    timeout=None if due is None else max(0.0, due - time.monotonic()))
+            except queue.Empty:
+                item = ('tick',)
             kind = item[0]
             try:
                 if kind == 'quit':
                     return
                 if kind == 'open':
                     bag, meta = self._open(*item[1:])
+                    if self._flush_period > 0:
+                        due = time.monotonic() + self._flush_period
                 elif kind == 'meta' and bag is not None:
                     meta.update(item[1])
                     self._write_metadata(bag, meta, item[2])
                 elif kind == 'msg' and bag is not None:
                     self._write(bag, *item[1:])
                 elif kind == 'close':
-                    item[2]['summary'] = self._close(bag) if bag is not None else None
-                    bag = None
+                    bag, due, closing = None, None, bag
+                    item[2]['summary'] = self._close(closing) if closing is not None else None
                     item[1].set()
             except Exception as exc:    # noqa: B902 - a disk error must not kill the thread
                 self.last_error = f'{type(exc).__name__}: {exc}'
                 LOG.error('rollout bag %s: %s', self.path, self.last_error)
                 if kind == 'close':
                     item[1].set()
+            if due is not None and time.monotonic() >= due:
+                due = time.monotonic() + self._flush_period
+                self._flush(bag)
+
+    def _flush(self, bag):
+        try:
+            flushed = bag.flush()
+        except Exception as exc:    # noqa: B902 - as for writes
+            self.last_error = f'flush: {type(exc).__name__}: {exc}'
+            LOG.error('rollout bag %s: %s', self.path, self.last_error)
+            return
+        if flushed:
+            self.flushes += 1
+        elif not self._flush_warned:
+            self._flush_warned = True
+            LOG.warning('this rosbags version offers no chunk flush: a recorder crash loses the '
+                        'messages of the unfinished chunk (up to 1 MiB)')
 
     def _open(self, path, metadata, t_ns):
         bag = RolloutBagWriter(path, metadata, compress=self._compress)
