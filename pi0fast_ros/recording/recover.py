@@ -114,8 +114,10 @@ class RecoveryReport:
         self.compression = ''        # of the last chunk read
 
     def summary(self):
-        lost = f'{self.lost_bytes} bytes after the last complete record ({self.problem})' \
-            if self.lost_bytes else 'nothing after the last complete record'
+        unflushed = 'what the recorder had not flushed yet'
+        lost = f'{self.lost_bytes} bytes after the last complete record ({self.problem}), ' \
+            f'and {unflushed}' if self.lost_bytes else \
+            f'{unflushed} (the file ends after a complete record)'
         span = ''
         if self.first_ns is not None:
             span = f', {(self.last_ns - self.first_ns) / 1e9:.2f} s of messages'
