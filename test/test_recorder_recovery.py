@@ -205,6 +205,18 @@ def test_refusals_name_the_problem_and_change_nothing(tmp_path):
     (tmp_path / 'junk' / 'junk.mcap').write_bytes(b'not an mcap file')
     with pytest.raises(BagRecoveryError, match='bad magic'):
         recover_bag(tmp_path / 'junk')
+    # A chunk that decompresses and checks out but holds a truncated channel record.
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    channel = b'\x04' + (4).to_bytes(8, 'little') + b'\x01\x00\x01\x00'
+    records = channel
+    chunk = (b'\0' * 16 + len(records).to_bytes(8, 'little') + b'\0' * 4 + b'\0' * 4
+             + len(records).to_bytes(8, 'little') + records)
+    (bad / 'bad.mcap').write_bytes(b'\x89MCAP0\r\n' + b'\x06' + len(chunk).to_bytes(8, 'little')
+                                   + chunk)
+    with pytest.raises(BagRecoveryError, match='malformed record'):
+        recover_bag(bad)
+    assert sorted(p.name for p in bad.iterdir()) == ['bad.mcap']
     # Killed before its first flush: only the MCAP header is on disk.
     early = RolloutBagWriter(tmp_path / 'early')
     early.add_topic('/joint_states', 'sensor_msgs/msg/JointState', [STATE_QOS])

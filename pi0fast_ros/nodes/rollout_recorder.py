@@ -152,9 +152,13 @@ class RolloutRecorderNode(Node):
         for bag in bags:
             try:
                 report = recover_bag(bag)
-            except BagRecoveryError as exc:
+            except (BagRecoveryError, OSError) as exc:
                 self._recovery['failed'].append(str(bag))
                 log.warning(f'unfinished bag {bag} not recovered: {exc}')
+                continue
+            except Exception as exc:    # noqa: B902 - a bad old bag must not go unreported
+                self._recovery['failed'].append(str(bag))
+                log.error(f'unfinished bag {bag} not recovered: {type(exc).__name__}: {exc}')
                 continue
             self._recovery['recovered'].append(str(bag))
             log.warning(f'recovered unfinished bag {bag} (left by a recorder that did not '

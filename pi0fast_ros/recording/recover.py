@@ -234,6 +234,11 @@ def _rewrite(source, new_bag, report, now):
                                f'recovered {now.isoformat(timespec="seconds")} from '
                                f'{source.name}: {report.summary()}')
         writer.close()
+    except (struct.error, ValueError, KeyError, yaml.YAMLError) as exc:
+        if writer is not None:
+            writer.abort()
+        raise BagRecoveryError(f'{source}: a malformed record ({type(exc).__name__}: {exc}); '
+                               'left as it is') from exc
     except BaseException:
         if writer is not None:
             writer.abort()

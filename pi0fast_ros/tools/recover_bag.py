@@ -47,7 +47,7 @@ def main(argv=None):
             found += 1
             try:
                 report = recover_bag(bag, keep_original=not args.discard_original)
-            except BagRecoveryError as exc:
+            except (BagRecoveryError, OSError) as exc:
                 failed += 1
                 print(f'{bag}: not recovered: {exc}', file=sys.stderr)
                 continue
