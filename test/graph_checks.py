@@ -27,7 +27,7 @@ import pathlib
 import signal
 
 from diagnostic_msgs.msg import DiagnosticArray
-from harness import CONFIG_DIR, wait_for
+from harness import wait_for
 import numpy as np
 from pi0fast_ros.core.seams import seam_report, series_from_status, step_limit
 from rclpy.qos import QoSProfile
@@ -58,11 +58,6 @@ def graph_test_config(out_dir, config_path):
     path = pathlib.Path(out_dir) / f'{config_path.stem}_test.yaml'
     path.write_text(yaml.safe_dump(doc))
     return path
-
-
-def so100_test_config(out_dir):
-    """Return graph_test_config of the shipped config/so100.yaml."""
-    return graph_test_config(out_dir, CONFIG_DIR / 'so100.yaml')
 
 
 # openpi's ALOHA maps (pi0fast-facts §6, openpi aloha_policy.py) as the tests' oracle, written

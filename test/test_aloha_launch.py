@@ -28,19 +28,15 @@ import sys
 import tempfile
 import unittest
 
-from ament_index_python.packages import get_package_share_directory
-import launch
-from launch.actions import IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
 import launch_testing
-import launch_testing.actions
 import launch_testing.markers
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # harness, graph_checks
-from graph_checks import check_recorded_provenance, GraphChecks  # noqa: E402, I100
-from graph_checks import graph_test_config, make_test_checkpoint  # noqa: E402
-from harness import CONFIG_DIR, Probe  # noqa: E402
+from graph_checks import check_recorded_provenance, graph_test_config  # noqa: E402, I100
+from harness import CONFIG_DIR  # noqa: E402
+from launch_graph import check_exit_codes, check_graph_contract  # noqa: E402
+from launch_graph import graph_test_description  # noqa: E402
 
 NAMESPACE = f'/launch_aloha_{os.getpid()}'
 INSTRUCTION = 'pick up the cube'
@@ -51,29 +47,14 @@ WORKDIR = pathlib.Path(tempfile.mkdtemp(prefix='pi0fast_aloha_launch_test_'))
 @launch_testing.markers.keep_alive
 def generate_test_description():
     config = graph_test_config(WORKDIR, CONFIG_DIR / 'aloha.yaml')
-    checkpoint = make_test_checkpoint(WORKDIR / 'checkpoint', config)
-    aloha = os.path.join(get_package_share_directory('pi0fast_ros'), 'launch',
-                         'aloha.launch.py')
-    arguments = {'config_file': str(config), 'checkpoint': str(checkpoint),
-                 'fake_hardware': 'true', 'record': 'true',
-                 'record_dir': str(WORKDIR / 'rollouts'), 'instruction': INSTRUCTION,
-                 'namespace': NAMESPACE}
-    graph = IncludeLaunchDescription(PythonLaunchDescriptionSource(aloha),
-                                     launch_arguments=arguments.items())
-    return (launch.LaunchDescription([graph, launch_testing.actions.ReadyToTest()]),
-            {'config': config})
+    return graph_test_description('aloha.launch.py', config, WORKDIR, NAMESPACE, INSTRUCTION)
 
 
 class TestAlohaGraph(unittest.TestCase):
     """The same checks as test_graph_bringup.py, on the graph ros2 launch started."""
 
     def test_graph_contract(self, config):
-        probe = Probe('aloha_launch_test_probe')
-        try:
-            checks = GraphChecks(probe, NAMESPACE, config)
-            checks.run_all()
-        finally:
-            probe.close()
+        check_graph_contract(config, NAMESPACE, 'aloha_launch_test_probe')
 
 
 @launch_testing.post_shutdown_test()
@@ -81,9 +62,7 @@ class TestAfterShutdown(unittest.TestCase):
     """Launch's SIGINT ends every node cleanly; the bag holds the provenance chain."""
 
     def test_exit_codes(self, proc_info):
-        for name in proc_info.process_names():
-            expected = -9 if name.startswith('policy_node') else 0   # killed by the test
-            launch_testing.asserts.assertExitCodes(proc_info, [expected], process=name)
+        check_exit_codes(proc_info)
 
     def test_recorded_provenance(self, config):
         check_recorded_provenance(WORKDIR / 'rollouts', INSTRUCTION, config)
