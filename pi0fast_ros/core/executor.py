@@ -57,6 +57,7 @@ class ExecutorConfig:
     upper_limits: tuple = ()
     max_velocity: tuple = ()        # robot units / s; step limit = max_velocity / rate
     start_enabled: bool = True
+    max_future_s: float = 0.5      # refuse chunks that start further ahead than this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +99,7 @@ class ExecutorCore:
                          config.interpolation)
         self.scheduler = ChunkScheduler(len(names), hard_mask=[
             n in config.hard_switch_joints for n in names], interpolation=config.interpolation,
-            rule=rule)
+            rule=rule, max_future_ns=int(round(config.max_future_s * NS)))
         step = [v / config.control_rate_hz for v in config.max_velocity]
         self.safety = SafetyFilter(self.command_names, config.lower_limits,
                                    config.upper_limits, step)
@@ -111,6 +112,9 @@ class ExecutorCore:
         self._hold_reason = ''
         self._rebase_next = True     # rebase the scheduler on the next tick (see tick)
         self._seq = 0
+        self.last_rejection = None   # the ChunkError of the last refused chunk
+        self.refused_since_accept = 0  # chunks refused since the last accepted one
+        self.lead_ns = 0             # how far ahead of now the last accepted chunk was stamped
         self.counts = {'rejected': collections.Counter(), 'holds': collections.Counter(),
                        'clamped': collections.Counter(), 'step_limited': collections.Counter(),
                        'accepted': 0, 'ticks': 0, 'commands': 0, 'held_ticks': 0}
@@ -126,15 +130,21 @@ class ExecutorCore:
         try:
             chunk = make_chunk(stamp_ns, joint_names, times_s, positions,
                                self.config.joint_names, self.config.action_rate_hz)
-            superseded = self.scheduler.submit(chunk, now_ns)
+            self.scheduler.submit(chunk, now_ns)
         except ChunkError as exc:
             self.counts['rejected'][exc.reason] += 1
+            self.last_rejection, self.refused_since_accept = exc, self.refused_since_accept + 1
             return exc
-        if superseded is not None:
-            self.counts['rejected']['superseded'] += 1
+        self._count_superseded()
+        self.refused_since_accept, self.lead_ns = 0, chunk.stamp_ns - now_ns
         self.counts['accepted'] += 1
         self.watchdog.feed(now_ns)
         return None
+
+    def _count_superseded(self):
+        dropped = self.scheduler.take_superseded()
+        if dropped:
+            self.counts['rejected']['superseded'] += dropped
 
     def observe_robot(self, position):
         """Latest measured joint state [D] in command order (robot units), or None."""
@@ -174,6 +184,7 @@ class ExecutorCore:
             self.scheduler.rebase(self.adapters.robot_to_action(base), now_ns)
             self._rebase_next = self.last_command is None
         sample = self.scheduler.step(now_ns)
+        self._count_superseded()
         if not self.enabled:
             self._hold_reason, self._rebase_next = 'disabled', True
             return Tick(now_ns, self._seq, 'disabled', None, sample.active_stamp_ns,
