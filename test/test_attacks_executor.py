@@ -63,8 +63,7 @@ def tracking(status):
     return [(t, s) for t, s in statuses(status) if s['state'] in ('tracking', 'blending')]
 
 
-def test_a_chunk_an_hour_ahead_is_refused_and_the_next_valid_chunks_run(spawn, probe,
-                                                                          tmp_path):
+def test_chunks_far_ahead_are_refused_and_the_next_valid_chunks_run(spawn, probe, tmp_path):
     node = start_executor(spawn, tmp_path, diagnostics_period_s=0.2)
     status = probe.collect(DiagnosticArray, 'executor_node/status')
     diags = probe.collect(DiagnosticArray, '/diagnostics')

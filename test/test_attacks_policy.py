@@ -41,6 +41,8 @@ LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 TALL_THIN = 'tall_thin'         # the raw camera sends a 1 x 5000 frame (no valid resize)
 CORRUPT_JPEG = 'corrupt_jpeg'   # the compressed camera sends bytes that are not a JPEG
+AHEAD = 'ahead'                 # joint states stamped 0.3 s ahead (the robot's clock is ahead)
+AHEAD_NS = 300_000_000
 SKILLS = ['reach left', 'reach right', 'wave', 'go home']
 
 
@@ -54,6 +56,13 @@ class AttackFeeder(Feeder):
             msg.data = array.array('B', bytes(15000))
         if self.mode == CORRUPT_JPEG and compressed:
             msg.data = array.array('B', b'\xff\xd8\xff\xe0' + bytes(range(256)) * 4)
+        return msg
+
+    def _joint_msg(self, mode, stamp):
+        msg = super()._joint_msg(mode, stamp)
+        if mode == AHEAD:
+            sec, nanosec = divmod(stamp.sec * 10**9 + stamp.nanosec + AHEAD_NS, 10**9)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
         return msg
 
 
@@ -196,3 +205,14 @@ def test_frames_that_fail_every_inference_are_an_error_with_no_chunk(rig, mode, 
     assert not set(rig.feeder.stamps(mode)) & set(rig.chunk_stamps())   # no motion from it
     rig.restore()
     rig.wait_status(DiagnosticStatus.OK, 'running')
+
+
+def test_joint_states_stamped_ahead_give_chunks_and_a_clock_skew_warning(rig):
+    rig.restore()
+    rig.feeder.set_mode(AHEAD)
+    rig.wait_status(DiagnosticStatus.WARN, 'clock skew')
+    assert 'joint_states stamped 0.' in rig.status()[1]
+    since = rig.probe.now().nanoseconds
+    # chunks go on, stamped ahead like their joint states (the executor runs them late)
+    assert wait_for(lambda: any(s > since + AHEAD_NS // 2 for s in rig.chunk_stamps()), TIMEOUT)
+    rig.restore()

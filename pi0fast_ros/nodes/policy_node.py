@@ -68,6 +68,7 @@ REQUEST_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
 ACTIVE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 2.0
+SKEW_WARN_S = 0.05   # joint states stamped further ahead than this mean a clock skew
 INVALID_OBSERVATION = 'invalid_observation'
 
 
@@ -325,6 +326,10 @@ class PolicyNode(Node):
         if why and attempts - succeeded:
             return DiagnosticStatus.WARN, f'{attempts - succeeded} of the last {attempts} ' \
                 f'inference attempts failed; last: {why}'
+        lead_s = (snapshot.entries[JOINT_STATES].stamp_ns - self._now_ns()) / 1e9
+        if lead_s > SKEW_WARN_S:
+            return DiagnosticStatus.WARN, f'running; joint_states stamped {lead_s:.3f} s ahead ' \
+                f'of this clock (clock skew?): the executor runs the chunks that much late'
         return DiagnosticStatus.OK, 'running'
 
     def _publish_diagnostics(self):
