@@ -23,15 +23,19 @@ the inputs good and an instruction running. Add the next attack here.
 """
 
 import array
+import pathlib
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from harness import NodeProcess, Probe, wait_for
+from pi0fast_ros.recording.bag_writer import TYPESTORE
 from policy_node_feeder import CAMERAS, Feeder, GOOD, JOINTS, make_checkpoint, node_params
 import pytest
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosbags.highlevel import AnyReader
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
+import yaml
 
 pytestmark = pytest.mark.ros
 TIMEOUT = 90.0
@@ -216,3 +220,39 @@ def test_joint_states_stamped_ahead_give_chunks_and_a_clock_skew_warning(rig):
     # chunks go on, stamped ahead like their joint states (the executor runs them late)
     assert wait_for(lambda: any(s > since + AHEAD_NS // 2 for s in rig.chunk_stamps()), TIMEOUT)
     rig.restore()
+
+
+def _bag(path):
+    """Return (custom metadata, [(topic, String data)]) of a rollout bag."""
+    meta = yaml.safe_load((path / 'metadata.yaml').read_text())
+    with AnyReader([path], default_typestore=TYPESTORE) as reader:
+        texts = [(c.topic, reader.deserialize(raw, c.msgtype).data)
+                 for c, _, raw in reader.messages() if c.msgtype == 'std_msgs/msg/String'
+                 and c.topic.startswith('/policy_node/')]
+    return meta['rosbag2_bagfile_information']['custom_data'], texts
+
+
+def test_the_recorder_records_the_instruction_that_ran_not_a_refused_one(rig, spawn, tmp_path):
+    rig.restore('go home')
+    recorder = spawn('pi0fast_ros.nodes.rollout_recorder', params={
+        'output_dir': str(tmp_path / 'rollouts'), 'autostart': True,
+        'recover_unfinished': False,
+        'topics': ['policy_node/active_instruction', 'policy_node/instruction']})
+    for topic in ('active_instruction', 'instruction'):
+        assert recorder.wait_for_output(f'recording /policy_node/{topic} [', TIMEOUT), \
+            recorder.output()
+    refused = 'y' * 5000
+    rig.send(refused)
+    assert wait_for(lambda: rig.running() == '', TIMEOUT)
+    rig.send('reach left')
+    assert wait_for(lambda: rig.running() == 'reach left', TIMEOUT)
+    assert wait_for(lambda: "instruction 'reach left'" in recorder.output(), TIMEOUT), \
+        recorder.output()
+    assert recorder.stop() == 0, recorder.output()
+    bags = [_bag(p) for p in sorted(pathlib.Path(tmp_path / 'rollouts').iterdir())
+            if (p / 'metadata.yaml').is_file()]
+    ran = [meta.get('pi0fast.instruction') for meta, _ in bags]
+    assert 'reach left' in ran and refused not in ran, ran
+    active = [text for _, texts in bags for topic, text in texts
+              if topic.endswith('/active_instruction')]
+    assert 'reach left' in active and refused not in active
