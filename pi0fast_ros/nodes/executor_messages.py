@@ -141,8 +141,8 @@ def _summary(core):
         message = 'running' if core.enabled else 'disabled'
     refusal = core.last_rejection
     if core.refused_since_accept and refusal is not None:
-        # Chunks arrive but none is accepted: say why, not just "policy silent".
-        message = (f'{"holding" if holding else message}: refusing chunks '
+        # Chunks arrive but none is accepted: say why; the policy is not silent.
+        message = (f'{"holding" if holding == "policy_silent" else message}: refusing chunks '
                    f'({core.refused_since_accept} since the last accepted; last '
                    f'{refusal.reason}: {refusal})')
         level = 'error' if holding and holding not in ('disabled', 'hold_requested') else 'warn'
