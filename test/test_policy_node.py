@@ -234,6 +234,8 @@ def test_callbacks_keep_being_served_while_the_model_runs(rig):
     (feeder_mod.NAN_JOINT, 'non_finite', "non-finite positions for ['shoulder_lift']",
      'joints'),
     (feeder_mod.BAD_ENCODING, 'bad_image', "unsupported encoding '16UC1'", 'front'),
+    (feeder_mod.HUGE_STATE, 'state_out_of_envelope', 'joint state outside the envelope',
+     'joints'),
 ])
 def test_bad_input_is_reported_and_gets_no_chunk(rig, mode, reason, text, bad_input):
     rig.wait_chunk_after(0)

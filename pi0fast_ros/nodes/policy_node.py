@@ -20,12 +20,14 @@ Topics (relative names, DESIGN §2-§4, docs/architecture.md):
        joint_states (sensor_msgs/JointState, by name), ~/instruction (std_msgs/String,
        reliable + transient-local; the node republishes the active instruction there)
   out  action_chunk (trajectory_msgs/JointTrajectory), ~/chunk_info (DiagnosticArray, one per
-       inference, header.stamp = chunk stamp), /diagnostics
+       inference, header.stamp = chunk stamp), /diagnostics, action_envelope (std_msgs/String
+       JSON, transient-local; see policy_envelope.py)
   srv  ~/pause (std_srvs/SetBool: true pauses, false resumes)
 The model is loaded and warmed up in the constructor (progress in the log); one worker thread
 (InferenceWorker) owns it afterwards. Callbacks only store the latest message of each input.
 """
 
+import dataclasses
 import sys
 import threading
 import time
@@ -49,6 +51,7 @@ from .input_slots import (BAD_IMAGE, Entry, InputError, InputSlots, JOINT_STATES
                           JointStateMapper, NO_MESSAGE, stamp_to_ns)
 from .observation import ObservationBuilder
 from .policy_config import read_config
+from .policy_envelope import setup_envelopes
 from .policy_loading import check_policy_fits, load_policy, plan_inputs
 from .policy_stats import PolicyStats
 from .tick_thread import set_fifo_priority
@@ -89,6 +92,9 @@ class PolicyNode(Node):
         self.policy = load_policy(self.config, self.get_logger())
         check_policy_fits(self.policy, plan)
         self._setup_inputs(plan, converter)
+        self.envelopes, self._envelope_pub = setup_envelopes(
+            self, self.policy, self.config.action_joint_names, INSTRUCTION_QOS)
+        self.builder.state_check = self.envelopes.check_state
         self._setup_outputs()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.config.instruction:
@@ -230,6 +236,10 @@ class PolicyNode(Node):
         """Publish the chunk of a successful inference, then its chunk_info."""
         if not self.context.ok():
             return   # shutting down (Ctrl-C): the publishers are gone
+        checked = self.envelopes.refuse_actions(record.result)
+        if checked is not record.result:  # outside the action envelope: not published
+            self.failed(dataclasses.replace(record, result=checked))
+            return
         obs, result = record.observation, record.result
         start = time.perf_counter()
         self.chunk_pub.publish(chunk_message(obs.stamp_ns, self.config.action_joint_names,
