@@ -202,8 +202,9 @@ def test_disable_sends_nothing_and_hold_freezes(spawn, probe, tmp_path):
 
 
 def test_limits_step_limit_and_nan_rejection(spawn, probe, tmp_path):
+    # no blend: the step limit alone ramps from the measured pose
     start_executor(spawn, tmp_path, use_joint_states=True, max_velocity=[1.0],
-                   watchdog_timeout_s=0.0,
+                   watchdog_timeout_s=0.0, blend_steps=0,
                    **{'joint_limits.lower': [-0.5, -0.5, -0.5],
                       'joint_limits.upper': [0.5, 0.5, 0.5]})
     status = probe.collect(DiagnosticArray, 'executor_node/status')
