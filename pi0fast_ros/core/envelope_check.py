@@ -69,7 +69,7 @@ class ChunkEnvelope:
 
     @property
     def unbounded(self):
-        """Action joints that no envelope bounds now (none once the policy's arrived)."""
+        """Return the action joints that no envelope bounds now (none once the policy's came)."""
         if self.policy_envelope is not None:
             return []
         return [n for n, c in zip(self.policy_names, self.policy_columns) if c]
