@@ -18,7 +18,10 @@ Attacks with finite garbage on the running nodes (issue 15, item 2), as separate
 - a chunk of 1e9 into the executor with config/so100.yaml as shipped (no joint limits): it is
   refused before the policy node published its envelope, and after;
 - the ALOHA executor as shipped: a gripper chunk mapped to 3.87 on its 0..1 range is refused;
-- a policy whose decoded chunk leaves the checkpoint's action envelope publishes nothing.
+- a policy whose decoded chunk leaves the checkpoint's action envelope publishes nothing;
+- statistics without min/max or q01/q99 stop the policy node (unless envelope_stats: none);
+- issue 15 item 9: the so100 gripper (hard switch, no max_velocity) jumped 25 units when a
+  chunk came after a hold; it blends in now.
 (Joint states x 1000 into the policy node: test_policy_node.py, bad-input cases.)
 """
 
@@ -161,3 +164,62 @@ def test_policy_publishes_no_chunk_outside_its_action_envelope(spawn, probe, tmp
         assert values['status'] == 'out_of_envelope'
         assert 'chunk outside the action envelope' in values['error']
     assert not chunks
+
+
+def test_stats_without_bounds_stop_the_policy_node_unless_opted_out(spawn, probe, tmp_path):
+    from pi0fast_ros.core.random_checkpoint import make_random_checkpoint, STATS_FILES
+    from safetensors.torch import load_file, save_file
+    checkpoint = make_random_checkpoint(tmp_path / 'ckpt', seed=3,
+                                        cameras=('front', 'wrist', 'side'), scripted=True)
+    for name in STATS_FILES.values():  # as a dataset that only stored mean / std
+        path = checkpoint / name
+        kept = {k: v for k, v in load_file(str(path)).items()
+                if k.rpartition('.')[2] not in ('min', 'max', 'q01', 'q99')}
+        save_file(kept, str(path))
+    proc = spawn('pi0fast_ros.nodes.policy_node', params=node_params(checkpoint))
+    assert proc.proc.wait(timeout=TIMEOUT) == 1, proc.output()
+    assert 'observation.state: the checkpoint statistics have no min/max or q01/q99' in \
+        proc.output()
+    assert 'Set envelope_stats:=none' in proc.output()
+    opted_out = spawn('pi0fast_ros.nodes.policy_node', namespace='/no_envelope',
+                      params=node_params(checkpoint, envelope_stats='none'))
+    assert opted_out.wait_for_output('ready:', TIMEOUT), opted_out.output()
+    assert 'envelope_stats is none' in opted_out.output()
+
+
+def test_so100_gripper_does_not_jump_after_a_hold(spawn, probe):
+    from graph_checks import policy_space_stats
+    from pi0fast_ros.core.envelope import envelope_from_stats
+    from pi0fast_ros.core.random_checkpoint import stats_from_mean_std
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import String
+    names = shared(SO100)['action_joint_names']
+    stats = policy_space_stats(SO100)['action']
+    envelope = envelope_from_stats('action', stats_from_mean_std(stats['mean'], stats['std']),
+                                   names)[0]
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    probe.publisher(String, 'action_envelope', latched).publish(String(data=envelope.to_json()))
+    executor = spawn('pi0fast_ros.nodes.executor_node', params_file=SO100)
+    assert executor.wait_for_output('action envelope: action min/max', 60), executor.output()
+    pose = np.array([0.0, 10.0, 20.0, 20.0, 0.0, 20.0])
+    watch = ExecutorWatch(probe, names, pose)
+    watch.chunks.publish(trajectory(probe.now().nanoseconds, np.tile(pose, (30, 1)), names,
+                                    30.0))  # 1 s, then the executor holds
+
+    def states():
+        return [{kv.key: kv.value for kv in m.status[0].values} for _, m in list(watch.status)]
+
+    assert wait_for(lambda: any(s['state'] == 'holding' for s in states()), TIMEOUT)
+    later = pose.copy()
+    later[5] = 45.0  # the gripper 25 units away
+    # the policy's replanning: a new chunk every 0.2 s (the blend in may outlast a watchdog)
+    stop = probe.every(0.2, lambda: watch.chunks.publish(trajectory(
+        probe.now().nanoseconds, np.tile(later, (60, 1)), names, 30.0)))
+    assert wait_for(lambda: any(c[5] == 45.0 for c in watch.commands()), TIMEOUT), \
+        [(s['seq'], s['state'], s['hold_reason']) for s in states()][-20:]
+    stop()
+    by_seq = {int(s['seq']): float(s['command'].split(',')[5]) for s in states()
+              if s['command']}
+    steps = [abs(by_seq[q] - by_seq[q - 1]) for q in by_seq if q - 1 in by_seq]
+    assert max(steps) <= 25.0 / 6 + 1e-9  # blend_steps 5: at least six ticks, not one
