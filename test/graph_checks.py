@@ -311,8 +311,9 @@ class GraphChecks:
           the other joints); on the other joints, when the chunks are constant (the scripted
           test model's are), it sends w * old + (1 - w) * new with w the status'
           blend_weight and old the command of the tick before the blend began: the old side
-          (a chunk, a frozen blend or a held value) then stays put, and blending commutes with these maps (affine per joint). Blends
-          from the measured pose (the first command, after enable) are left out.
+          (a chunk, a frozen blend or a held value) then stays put, and blending commutes
+          with these maps (affine per joint). Blends from the measured pose (the first
+          command, after enable) are left out.
 
         Every joint must be checked on per_joint ticks. Run it late, once many ticks are in.
         """
