@@ -114,6 +114,9 @@ class ExecutorNode(Node):
             self.get_logger().warn(f'joints {unbounded} have no joint_limits and '
                                    'require_envelope is false: until an action envelope '
                                    'arrives their chunks are only checked for NaN')
+        if not config.max_velocity:
+            self.get_logger().warn('no max_velocity configured: no step limit on the '
+                                   'commands (only the blends bound the steps)')
 
     # ---- the control tick ----
     def destroy_node(self):
