@@ -1,0 +1,136 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Warm-up self-check: the production decode path against the eager parity path ('exact').
+
+Every mode but 'exact' runs code that differs from LeRobot's layout: the compacted prefix
+('compact', 'static'), the fixed-shape step ('static') and its CUDA graph ('static' on CUDA),
+which has never run where it was written. `verify` runs one observation through the engine as
+configured and through a fresh 'exact' engine on the same weights (greedy, same stop rule) and
+compares:
+- the tokens: equal up to and including each row's stop token, and the same lengths;
+- the logits each token was chosen from, over those steps: max |production - exact| at most
+  TOLERANCE[dtype] times the largest |exact logit| (the modes differ only in float summation
+  order: fp32 measured ~1e-6 relative, see test_selfcheck.py; bf16 rounds at 2^-8 per op).
+If anything differs, or the production path raises (a failed CUDA graph capture), the engine
+falls back to 'exact' for good (`Pi0FastEngine.fall_back`) and the reason is kept in
+`engine.path_reason`; `describe(engine)` is the one-line `engine_path` the node reports.
+"""
+
+import dataclasses
+import logging
+
+import torch
+
+_log = logging.getLogger(__name__)
+
+# Largest |production - exact| logit difference, relative to the largest |exact logit|.
+TOLERANCE = {torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}
+
+
+@dataclasses.dataclass
+class CheckResult:
+    """Outcome of one production-vs-exact comparison."""
+
+    path: str                     # the production path checked ('compact', 'static+cuda_graph')
+    ok: bool
+    reason: str                   # what was compared and found, in words
+    steps: int = 0                # tokens compared per row
+    max_logit_diff: float = float('nan')   # relative to the largest |exact logit|
+    tolerance: float = float('nan')
+
+
+def describe(engine):
+    """Return '<path>: <why>' for /diagnostics and chunk_info (key `engine_path`)."""
+    return f'{engine.path}: {engine.path_reason}'
+
+
+def verify(engine, images, img_masks, tokens, masks, max_steps, **generate_kwargs):
+    """
+    Check the engine's production path against 'exact'; fall back to 'exact' on a mismatch.
+
+    Inputs as Pi0FastEngine.generate (one observation; generate_kwargs: stop_token_id,
+    allowed_token_ids, constrain_after; greedy always). Returns the CheckResult; afterwards
+    the engine runs either the verified production path or 'exact', and says which and why.
+    """
+    if engine.mode == 'exact':
+        engine.path_reason = 'the parity path itself (nothing to check)'
+        return CheckResult(engine.path, True, engine.path_reason)
+    result = compare(engine, (images, img_masks, tokens, masks), max_steps, **generate_kwargs)
+    if result.ok:
+        engine.path_reason = f'verified against exact at warm-up ({result.reason})'
+        _log.info('engine path %s %s', engine.path, engine.path_reason)
+    else:
+        engine.fall_back(f'{result.path} failed the warm-up check against exact: '
+                         f'{result.reason}')
+    return result
+
+
+def compare(engine, inputs, max_steps, **generate_kwargs):
+    """Run `engine` and a fresh 'exact' engine on the same inputs -> CheckResult (no fallback)."""
+    from .engine import Pi0FastEngine  # the engine module does not import this one
+    path = engine.path
+    kwargs = dict(generate_kwargs, temperature=0.0, return_logits=True)
+    try:
+        production = engine.generate(*inputs, max_steps, **kwargs)
+    except Exception as exc:  # capture or kernel failure: the production path is unusable
+        return CheckResult(path, False, f'{path} raised {type(exc).__name__}: {exc}')
+    reference = Pi0FastEngine(engine.model, bos_token_id=engine.bos_token_id,
+                              max_action_tokens=engine.max_action_tokens, mode='exact',
+                              batch_cameras=engine.batch_cameras)
+    expected = reference.generate(*inputs, max_steps, **kwargs)
+    del reference  # its cache
+    tolerance = TOLERANCE.get(engine.model.compute_dtype, TOLERANCE[torch.bfloat16])
+    return _judge(path, production, expected, tolerance)
+
+
+def _judge(path, production, expected, tolerance):
+    """Compare two GenerateResults (with logits) -> CheckResult."""
+    steps = int(expected.lengths.max())
+    got, want = production.tokens[:, :steps], expected.tokens[:, :steps]
+    if got.shape != want.shape or not torch.equal(got, want) or \
+            not torch.equal(production.lengths, expected.lengths):
+        return CheckResult(path, False, _token_mismatch(production, expected), steps,
+                           tolerance=tolerance)
+    a = production.logits[:, :steps].float()
+    b = expected.logits[:, :steps].float()
+    finite = torch.isfinite(b)
+    if not torch.equal(torch.isfinite(a), finite):
+        return CheckResult(path, False, 'the production logits are non-finite where exact\'s '
+                           'are finite (or the reverse)', steps, tolerance=tolerance)
+    scale = float(b[finite].abs().max()) if bool(finite.any()) else 0.0
+    diff = float((a[finite] - b[finite]).abs().max()) if bool(finite.any()) else 0.0
+    relative = diff / scale if scale > 0 else diff
+    figures = (f'{steps} tokens equal; max |logit difference| {diff:.3g} = {relative:.2g} of '
+               f'the largest |logit|, tolerance {tolerance:g}')
+    if not relative <= tolerance:  # NaN fails too
+        return CheckResult(path, False, f'logits out of tolerance: {figures}', steps, relative,
+                           tolerance)
+    return CheckResult(path, True, figures, steps, relative, tolerance)
+
+
+def _token_mismatch(production, expected):
+    """Describe where the token sequences first differ, with exact's top-2 margin there."""
+    n = min(production.tokens.shape[1], expected.tokens.shape[1])
+    differs = (production.tokens[:, :n] != expected.tokens[:, :n]).any(dim=0)
+    if not bool(differs.any()):
+        return (f'lengths differ: {production.lengths.tolist()} tokens vs exact\'s '
+                f'{expected.lengths.tolist()}')
+    step = int(differs.float().argmax())
+    row = int((production.tokens[:, step] != expected.tokens[:, step]).float().argmax())
+    top2 = expected.logits[row, step].float().topk(2).values
+    return (f'tokens differ at step {step} (row {row}): {int(production.tokens[row, step])} '
+            f'vs exact\'s {int(expected.tokens[row, step])}; exact\'s top-2 logit margin there '
+            f'{float(top2[0] - top2[1]):.3g}')

@@ -1,0 +1,141 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The warm-up self-check (selfcheck.py) on the engine's real classes.
+
+Faults are injected where the CUDA graph step plugs in (`Pi0FastEngine.step_class`, a
+StaticStep subclass): the engine, the cache, the check and the reference are the real ones.
+"""
+
+from model_helpers import load_tiny, make_inputs, single_torch_thread, SMALL  # noqa: F401
+from pi0fast_ros.core.model import Pi0FastEngine
+from pi0fast_ros.core.model import selfcheck
+from pi0fast_ros.core.model.decode import StaticStep
+import pytest
+import torch
+
+
+class StaleStepBuffer(StaticStep):
+    """A classic CUDA-graph bug: the step index buffer is never refreshed before replay."""
+
+    def __call__(self, token, t):
+        self.token.copy_(token)
+        return self.replay()
+
+
+class FailedCapture(StaticStep):
+    """Capture that raises, as torch.cuda.graph does for an op not allowed while capturing."""
+
+    def __init__(self, model, state):
+        raise RuntimeError('operation not permitted when stream is capturing')
+
+
+class SlightlyOff(StaticStep):
+    """Hidden states off by 1 % (a kernel with the wrong rounding/precision)."""
+
+    def replay(self):
+        return super().replay() * 1.01
+
+
+class CountingStep(StaticStep):
+    """A correct step that records when it was built (to check when capture happens)."""
+
+    built = []
+
+    def __init__(self, model, state):
+        super().__init__(model, state)
+        CountingStep.built.append(state.key())
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    ckpt, _ = load_tiny(tmp_path_factory.mktemp('ckpt'), seed=31)
+    return ckpt.model, make_inputs(SMALL, 1, 2, (30,), seed=31)
+
+
+def _verify(engine, inputs, steps=24):
+    return selfcheck.verify(engine, *inputs, steps)
+
+
+@pytest.mark.parametrize('mode', ['compact', 'static'])
+def test_a_matching_production_path_is_kept(tiny, mode):
+    model, inputs = tiny
+    engine = Pi0FastEngine(model, mode=mode)
+    result = _verify(engine, inputs)
+    assert result.ok, result.reason
+    assert engine.mode == mode and engine.path == mode
+    assert result.steps == 24 and result.max_logit_diff <= selfcheck.TOLERANCE[torch.float32]
+    assert selfcheck.describe(engine).startswith(f'{mode}: verified against exact')
+
+
+@pytest.mark.parametrize('fault,expect', [
+    (StaleStepBuffer, 'tokens differ at step'),
+    (SlightlyOff, 'logits out of tolerance'),
+    (FailedCapture, 'raised RuntimeError: operation not permitted when stream is capturing'),
+])
+def test_a_broken_production_step_falls_back_to_exact_with_the_reason(tiny, fault, expect):
+    model, inputs = tiny
+    engine = Pi0FastEngine(model, mode='static')
+    engine.step_class = fault
+    result = _verify(engine, inputs)
+    assert not result.ok and expect in result.reason
+    assert engine.mode == 'exact' and not engine.cuda_graph
+    described = selfcheck.describe(engine)
+    assert described.startswith('exact: fallback: static failed the warm-up check')
+    assert expect in described
+    # ... and it keeps running, on the parity path: the same tokens as a fresh exact engine.
+    after = engine.generate(*inputs, 24)
+    want = Pi0FastEngine(model, mode='exact').generate(*inputs, 24)
+    assert torch.equal(after.tokens, want.tokens)
+
+
+def test_the_stale_step_fault_really_changes_tokens(tiny):
+    # Guards the test above: the injected fault is a real fault, not a no-op.
+    model, inputs = tiny
+    engine = Pi0FastEngine(model, mode='static')
+    engine.step_class = StaleStepBuffer
+    broken = engine.generate(*inputs, 24).tokens
+    good = Pi0FastEngine(model, mode='static').generate(*inputs, 24).tokens
+    assert not torch.equal(broken, good)
+
+
+def test_exact_mode_needs_no_check(tiny):
+    model, inputs = tiny
+    engine = Pi0FastEngine(model, mode='exact')
+    result = _verify(engine, inputs)
+    assert result.ok and result.steps == 0
+    assert selfcheck.describe(engine) == 'exact: the parity path itself (nothing to check)'
+
+
+def test_the_step_is_built_when_the_state_is_allocated_not_at_the_first_step(tiny):
+    model, inputs = tiny
+    engine = Pi0FastEngine(model, mode='static')
+    engine.step_class = CountingStep
+    CountingStep.built.clear()
+    out = engine.generate(*inputs, 1)   # prefill only: no decode step runs
+    assert out.tokens.shape[1] == 1
+    assert CountingStep.built == [engine._state.key()]
+    engine.generate(*inputs, 1)         # same configuration: no new capture
+    assert len(CountingStep.built) == 1
+
+
+def test_stop_token_and_lengths_are_compared(tiny):
+    model, inputs = tiny
+    exact = Pi0FastEngine(model, mode='exact').generate(*inputs, 24)
+    stop = int(exact.tokens[0, 5])  # a token the model emits: the check stops there
+    engine = Pi0FastEngine(model, mode='compact')
+    result = selfcheck.verify(engine, *inputs, 24, stop_token_id=stop)
+    first = int((exact.tokens[0] == stop).float().argmax()) + 1
+    assert result.ok and result.steps == first
