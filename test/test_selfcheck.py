@@ -19,12 +19,20 @@ Faults are injected where the CUDA graph step plugs in (`Pi0FastEngine.step_clas
 StaticStep subclass): the engine, the cache, the check and the reference are the real ones.
 """
 
+import pathlib
+
 from model_helpers import load_tiny, make_inputs, single_torch_thread, SMALL  # noqa: F401
+import numpy as np
+from pi0fast_ros.core import synthetic_task as task
 from pi0fast_ros.core.model import Pi0FastEngine
 from pi0fast_ros.core.model import selfcheck
 from pi0fast_ros.core.model.decode import StaticStep
+from pi0fast_ros.core.policy import Pi0FastPolicy
+from pi0fast_ros.core.training_data import FrameRenderer
 import pytest
 import torch
+
+DEMO = pathlib.Path(__file__).resolve().parents[1] / 'demo' / 'so100_synthetic'
 
 
 class StaleStepBuffer(StaticStep):
@@ -139,3 +147,31 @@ def test_stop_token_and_lengths_are_compared(tiny):
     result = selfcheck.verify(engine, *inputs, 24, stop_token_id=stop)
     first = int((exact.tokens[0] == stop).float().argmax()) + 1
     assert result.ok and result.steps == first
+
+
+def _demo_observation(seed=3):
+    """A fake-robot frame pair of a random workspace state, as the demo model was trained on."""
+    renderer = FrameRenderer((('front', 'side'), ('wrist', 'wrist')), task.SO100_JOINT_NAMES)
+    state = task.sample_states(np.random.default_rng(seed), 1).astype(np.float32)[0]
+    return dict(zip(renderer.slots, renderer.frames(state))), state, task.INSTRUCTIONS[0]
+
+
+def test_the_facade_warm_up_verifies_its_default_path():
+    policy = Pi0FastPolicy.from_pretrained(DEMO)    # 'compact' on CPU
+    assert policy.engine_path == 'compact: selected; not checked against exact'
+    assert policy.warmup(iterations=0) is None
+    assert policy.engine.mode == 'compact'
+    assert policy.engine_path.startswith('compact: verified against exact at warm-up (')
+
+
+def test_the_facade_falls_back_and_keeps_acting_like_exact():
+    policy = Pi0FastPolicy.from_pretrained(DEMO, engine_mode='static')
+    policy.engine.step_class = StaleStepBuffer
+    assert policy.warmup(iterations=1) is not None
+    assert policy.engine.mode == 'exact'
+    assert policy.engine_path.startswith('exact: fallback: static failed the warm-up check '
+                                         'against exact: tokens differ at step')
+    exact = Pi0FastPolicy.from_pretrained(DEMO, engine_mode='exact')
+    got, want = policy.infer(*_demo_observation()), exact.infer(*_demo_observation())
+    assert got.ok and want.ok
+    assert np.array_equal(got.tokens, want.tokens) and np.array_equal(got.actions, want.actions)
