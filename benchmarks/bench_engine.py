@@ -45,6 +45,7 @@ import time
 
 from pi0fast_ros.core.checkpoint import build_model, init_random_weights
 from pi0fast_ros.core.model import ArchConfig, generate_growing, Pi0FastEngine, VARIANTS
+from pi0fast_ros.core.model.perf import weight_stream_bound
 from pi0fast_ros.core.model.reference import reference_generate
 import torch
 
@@ -125,30 +126,6 @@ def find_stop(tokens, around=40):
             return tokens[step], step
         seen.add(tokens[step])
     raise RuntimeError('no fresh token after step 40; use another seed')
-
-
-def weight_stream_bound(model, device, repeats=5):
-    """
-    Time one streaming read of as many bytes as a decode step reads -> (MB, ms).
-
-    A decode step reads every decoder weight and the whole tied embedding table (the LM head);
-    the vision tower is not used. The bound times a sum over a float32 buffer of that many
-    bytes on the same threads/device: a streaming read no kernel can beat by much.
-    """
-    nbytes = sum(p.numel() * p.element_size() for p in model.gemma.parameters())
-    buf = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
-    times = []
-    for _ in range(repeats + 1):
-        t0 = _sync_now(device)
-        buf.sum()
-        times.append(_sync_now(device) - t0)
-    return nbytes / 1e6, statistics.median(times[1:]) * 1e3
-
-
-def _sync_now(device):
-    if torch.device(device).type == 'cuda':
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def bench_cpu(opts):
