@@ -73,7 +73,7 @@ def test_a_failed_self_check_exits_1_and_says_which_mode(capsys, monkeypatch):
     assert doctor.main(ARGS) == 1
     out = capsys.readouterr().out
     assert 'PASS  compact' in out
-    assert 'FAIL  static             tokens differ at step' in out
+    assert 'FAIL  static ' in out and 'tokens differ at step' in out
     assert 'an engine mode FAILED its self-check' in out
     assert 'weight-streaming bound: a decode step reads' in out and 'inference_period_s: ' in out
 

@@ -20,10 +20,14 @@ Every mode but 'exact' runs code that differs from LeRobot's layout: the compact
 which has never run where it was written. `verify` runs one observation through the engine as
 configured and through a fresh 'exact' engine on the same weights (greedy, same stop rule) and
 compares:
-- the tokens: equal up to and including each row's stop token, and the same lengths;
-- the logits each token was chosen from, over those steps: max |production - exact| at most
-  TOLERANCE[dtype] times the largest |exact logit| (the modes differ only in float summation
-  order: fp32 measured ~1e-6 relative, see test_selfcheck.py; bf16 rounds at 2^-8 per op).
+- the logits each token was chosen from: max |production - exact| at most TOLERANCE[dtype]
+  times the largest |exact logit| (the modes differ only in float summation order: measured
+  <= 3e-6 relative in fp32, 0.3-1.2 % in bf16 on random and the demo weights on CPU; the
+  tolerances are 4-30x that; a hidden state off by 1 % fails in fp32, test_selfcheck.py);
+- the tokens: equal up to and including each row's stop token, and the same lengths. A token
+  may differ only at a near tie: where exact's own top-2 logits are within the tolerance of
+  each other, either pick is right (bf16 sums round differently), so the comparison ends
+  there, after at least MIN_STEPS equal tokens (fewer: inconclusive, which fails).
 If anything differs, or the production path raises (a failed CUDA graph capture), the engine
 falls back to 'exact' for good (`Pi0FastEngine.fall_back`) and the reason is kept in
 `engine.path_reason`; `describe(engine)` is the one-line `engine_path` the node reports.
@@ -38,6 +42,9 @@ _log = logging.getLogger(__name__)
 
 # Largest |production - exact| logit difference, relative to the largest |exact logit|.
 TOLERANCE = {torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}
+# A token may differ only where exact's top-2 logits are within the tolerance of each other (a
+# near tie either path may break), and only after this many equal tokens.
+MIN_STEPS = 8
 
 
 @dataclasses.dataclass
@@ -99,26 +106,54 @@ def compare(engine, inputs, max_steps, **generate_kwargs):
 def _judge(path, production, expected, tolerance):
     """Compare two GenerateResults (with logits) -> CheckResult."""
     steps = int(expected.lengths.max())
-    got, want = production.tokens[:, :steps], expected.tokens[:, :steps]
-    if got.shape != want.shape or not torch.equal(got, want) or \
-            not torch.equal(production.lengths, expected.lengths):
-        return CheckResult(path, False, _token_mismatch(production, expected), steps,
-                           tolerance=tolerance)
-    a = production.logits[:, :steps].float()
-    b = expected.logits[:, :steps].float()
+    n = min(steps, production.tokens.shape[1])
+    differs = (production.tokens[:, :n] != expected.tokens[:, :n]).any(dim=0)
+    first = int(differs.float().argmax()) if bool(differs.any()) else None
+    upto = n if first is None else first + 1   # steps fed the same tokens in both paths
+    a, b = production.logits[:, :upto].float(), expected.logits[:, :upto].float()
     finite = torch.isfinite(b)
     if not torch.equal(torch.isfinite(a), finite):
         return CheckResult(path, False, 'the production logits are non-finite where exact\'s '
-                           'are finite (or the reverse)', steps, tolerance=tolerance)
+                           'are finite (or the reverse)', upto, tolerance=tolerance)
     scale = float(b[finite].abs().max()) if bool(finite.any()) else 0.0
     diff = float((a[finite] - b[finite]).abs().max()) if bool(finite.any()) else 0.0
     relative = diff / scale if scale > 0 else diff
-    figures = (f'{steps} tokens equal; max |logit difference| {diff:.3g} = {relative:.2g} of '
-               f'the largest |logit|, tolerance {tolerance:g}')
+    figures = (f'max |logit difference| {diff:.3g} = {relative:.2g} of the largest |logit|, '
+               f'tolerance {tolerance:g}')
     if not relative <= tolerance:  # NaN fails too
-        return CheckResult(path, False, f'logits out of tolerance: {figures}', steps, relative,
+        where = f'over {upto} steps' + ('' if first is None else
+                                         f'; {_token_mismatch(production, expected)}')
+        return CheckResult(path, False, f'logits out of tolerance: {figures} {where}', upto,
+                           relative, tolerance)
+    if first is None:
+        if n < steps or not torch.equal(production.lengths, expected.lengths):
+            return CheckResult(path, False, _token_mismatch(production, expected), n,
+                               relative, tolerance)
+        return CheckResult(path, True, f'{steps} tokens equal; {figures}', steps, relative,
                            tolerance)
-    return CheckResult(path, True, figures, steps, relative, tolerance)
+    return _near_tie(path, production, expected, first, tolerance * scale, relative,
+                     tolerance, figures)
+
+
+def _near_tie(path, production, expected, step, band, relative, tolerance, figures):
+    """A token differs at `step`: accepted only where exact's own top-2 logits are within band."""
+    rows = (production.tokens[:, step] != expected.tokens[:, step]).nonzero()[:, 0].tolist()
+    margins = [_margin(expected, row, step) for row in rows]
+    if max(margins) > band:
+        return CheckResult(path, False, _token_mismatch(production, expected), step,
+                           relative, tolerance)
+    tie = (f'then a near tie at step {step} (exact\'s top-2 logits {max(margins):.3g} apart, '
+           f'within the tolerance {band:.3g}) where the paths may pick either token')
+    if step < MIN_STEPS:
+        return CheckResult(path, False, f'inconclusive: {step} tokens equal, {tie}; fewer than '
+                           f'{MIN_STEPS} compared', step, relative, tolerance)
+    return CheckResult(path, True, f'{step} tokens equal, {tie}; {figures}', step, relative,
+                       tolerance)
+
+
+def _margin(result, row, step):
+    top2 = result.logits[row, step].float().topk(2).values
+    return float(top2[0] - top2[1])
 
 
 def _token_mismatch(production, expected):
@@ -130,7 +165,6 @@ def _token_mismatch(production, expected):
                 f'{expected.lengths.tolist()}')
     step = int(differs.float().argmax())
     row = int((production.tokens[:, step] != expected.tokens[:, step]).float().argmax())
-    top2 = expected.logits[row, step].float().topk(2).values
     return (f'tokens differ at step {step} (row {row}): {int(production.tokens[row, step])} '
             f'vs exact\'s {int(expected.tokens[row, step])}; exact\'s top-2 logit margin there '
-            f'{float(top2[0] - top2[1]):.3g}')
+            f'{_margin(expected, row, step):.3g}')
