@@ -189,7 +189,7 @@ def bench_cameras(opts, model, weights, cameras, bound):
               f'{stopped["prefill"] / whole["per_token"]:5.1f} decode steps; stopped after '
               f'{stopped["steps"]:.0f} tokens)')
     row("engine, 'compact', logits over 2048 ids", r['constrained'], r['grow'])
-    print(f"  per-token check for a stop id that never comes (one host sync per step): "
+    print('  per-token check for a stop id that never comes (one host sync per step): '
           f"{r['sync']['per_token'] - r['compact']['per_token']:+.3f} ms/token "
           f"({r['sync']['per_token']:.2f} vs {r['compact']['per_token']:.2f} without a stop id)")
     if cameras == opts.cameras[0] and opts.ref_steps:
@@ -267,7 +267,7 @@ def main():
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--vocab', type=int, default=CPU_ARCH.vocab_size,
-                        help='vocabulary of the CPU model (257152 = PaliGemma\'s)')
+                        help="vocabulary of the CPU model (257152 = PaliGemma's)")
     parser.add_argument('--dtype', choices=('float32', 'bfloat16'), default='float32',
                         help='dtype of the CPU model (bfloat16 uses AMX/AVX512-BF16 matmuls '
                         'where the CPU has them)')

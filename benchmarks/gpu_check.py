@@ -51,8 +51,8 @@ def self_check(model, args, steps=50):
               f'{result.reason}')
     graphed = Pi0FastEngine(model).generate(*args, steps, return_logits=True)
     eager = Pi0FastEngine(model, cuda_graph=False).generate(*args, steps, return_logits=True)
-    same = torch.equal(graphed.tokens, eager.tokens) and torch.equal(graphed.logits,
-                                                                       eager.logits)
+    same = (torch.equal(graphed.tokens, eager.tokens)
+            and torch.equal(graphed.logits, eager.logits))
     print(f'  {"PASS" if same else "FAIL"}  graph replay vs the same step eagerly: tokens and '
           f'logits {"identical" if same else "DIFFER"} over {steps} steps')
     return ok and same
@@ -91,9 +91,10 @@ def main():
     met = beside('decode', graph['per_token'], 'ms/token', TARGETS['decode_ms_per_token'])
     met &= beside('50-token chunk', graph['chunk'], 'ms', TARGETS['chunk_ms'])
     met &= beside('peak memory', r['peak_gib'] * 2**30 / 1e9, 'GB', TARGETS['memory_gb'])
-    print(f'  {"weight-streaming bound":<28} {bound["ms"]:9.3f} {"ms":<9} one read of the '
-          f'{bound["megabytes"]:.0f} MB a decode step reads ({bound["megabytes"] / bound["ms"]:.0f}'
-          f' GB/s); decode = {graph["per_token"] / bound["ms"]:.2f}x the bound')
+    megabytes, ms = bound['megabytes'], bound['ms']
+    print(f'  {"weight-streaming bound":<28} {ms:9.3f} {"ms":<9} one read of the '
+          f'{megabytes:.0f} MB a decode step reads ({megabytes / ms:.0f} GB/s); decode = '
+          f'{graph["per_token"] / ms:.2f}x the bound')
     sync_us = (r['sync']['per_token'] - graph['per_token']) * 1e3
     print(f'  {"stop check (host sync)":<28} {sync_us:+9.1f} {"us/token":<9} a stop id never '
           'emitted vs none')

@@ -38,8 +38,8 @@ def test_json_report_on_the_demo_checkpoint(capsys, monkeypatch):
     env = report['environment']
     assert env['torch'] == torch.__version__ and env['ros']['ROS_DOMAIN_ID'] == '188'
     assert isinstance(env['sched_fifo']['allowed'], bool) and env['sched_fifo']['priority'] == 50
-    assert [(c['path'], c['ok']) for c in report['self_check']] == [('compact', True),
-                                                                     ('static', True)]
+    checks = [(c['path'], c['ok']) for c in report['self_check']]
+    assert checks == [('compact', True), ('static', True)]
     assert report['engine_path'].startswith('compact: verified against exact at warm-up')
     lat = report['latency']
     assert (lat['runs'], lat['tokens'], lat['path']) == (2, 8, 'compact')

@@ -150,7 +150,7 @@ def test_stop_token_and_lengths_are_compared(tiny):
 
 
 def _demo_observation(seed=3):
-    """A fake-robot frame pair of a random workspace state, as the demo model was trained on."""
+    """Return fake-robot frames of a random workspace state, as the demo model was trained on."""
     renderer = FrameRenderer((('front', 'side'), ('wrist', 'wrist')), task.SO100_JOINT_NAMES)
     state = task.sample_states(np.random.default_rng(seed), 1).astype(np.float32)[0]
     return dict(zip(renderer.slots, renderer.frames(state))), state, task.INSTRUCTIONS[0]
@@ -179,7 +179,7 @@ def test_the_facade_falls_back_and_keeps_acting_like_exact():
 
 
 def _result(logits):
-    """A GenerateResult whose tokens are the argmax of `logits` [1, n, V] (no stop)."""
+    """Return a GenerateResult whose tokens are the argmax of `logits` [1, n, V] (no stop)."""
     from pi0fast_ros.core.model.engine import GenerateResult
     tokens = logits.argmax(dim=-1)
     return GenerateResult(tokens, torch.tensor([tokens.shape[1]]), False, {}, logits)
@@ -199,7 +199,7 @@ def _tie_at(step, gap, n=20, vocab=50, seed=0):
 
 @pytest.mark.parametrize('step,gap,ok,text', [
     (12, 0.05, True, '12 tokens equal, then a near tie at step 12'),
-    (12, 2.0, False, 'tokens differ at step 12 (row 0): 9 vs exact\'s 7'),
+    (12, 2.0, False, "tokens differ at step 12 (row 0): 9 vs exact's 7"),
     (3, 0.05, False, 'inconclusive: 3 tokens equal, then a near tie at step 3'),
 ])
 def test_a_token_may_differ_only_at_a_near_tie_after_enough_steps(step, gap, ok, text):

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-pi0fast-doctor CHECKPOINT [--device cuda] [--config so100] [--json]: is this computer ready?
+pi0fast-doctor CHECKPOINT [--device cuda] [--config so100] [--json]: check a computer for a model.
 
 Run on the robot's own computer. Reports the environment (torch, CUDA, GPU, bf16, SCHED_FIFO,
 ROS 2 middleware settings), the load time (progress on stderr), the self-check of every
@@ -50,7 +50,7 @@ DEFAULT_SETTINGS = {'action_rate_hz': 30.0, 'control_rate_hz': 30.0, 'inference_
 
 
 def read_settings(config):
-    """The rates and blend settings of a graph config file (or the defaults when None)."""
+    """Return the rates and blend settings of a graph config file (defaults when None)."""
     settings = dict(DEFAULT_SETTINGS, config=None)
     if not config:
         return settings
@@ -128,7 +128,7 @@ def measure(policy, runs, tokens):
 
 
 def _absent_token(vocab_size, tokens):
-    """The largest token id not among `tokens` (greedy runs repeat them exactly)."""
+    """Return the largest token id not among `tokens` (greedy runs repeat them exactly)."""
     used = set(tokens.flatten().tolist())
     return next(i for i in range(vocab_size - 1, -1, -1) if i not in used)
 
@@ -209,7 +209,7 @@ def main(argv=None):
                     help='tokens per timed chunk and per self-check (default 50; a FAST chunk '
                     'is ~20-80 tokens)')
     ap.add_argument('--threads', type=int, default=0,
-                    help='torch intra-op threads (0 = torch default; as the node\'s torch_threads)')
+                    help="torch intra-op threads (0 = torch default; the node's torch_threads)")
     ap.add_argument('--json', action='store_true', help='one JSON document on stdout')
     args = ap.parse_args(argv)
     if args.threads:

@@ -85,7 +85,7 @@ def advise(latency_s, horizon, action_rate_hz, control_rate_hz, blend_steps=5,
         notes.append(f'blend_max_steps {new_max} (was {blend_max_steps}): a budget-slowed '
                      'blend longer than the overlap blends against a held value')
     if effective >= watchdog_timeout_s:
-        notes.append(f'chunks arrive every {effective:.3f} s, not sooner than the executor\'s '
+        notes.append(f"chunks arrive every {effective:.3f} s, not sooner than the executor's "
                      f'watchdog_timeout_s {watchdog_timeout_s:g}: raise it above the period')
     if inference_period_s and max(inference_period_s, latency_s) > longest:
         notes.append(f'the configured inference_period_s {inference_period_s:g} is too long: '

@@ -54,7 +54,7 @@ def gpu(device):
 
 
 def cpu_flags():
-    """The CPU feature flags from /proc/cpuinfo (empty where there is none)."""
+    """Return the CPU feature flags from /proc/cpuinfo (empty where there is none)."""
     try:
         with open('/proc/cpuinfo', encoding='utf-8') as f:
             for line in f:

@@ -90,7 +90,7 @@ class Pi0FastEngine:
 
     @property
     def path(self):
-        """The decode path in words: 'exact', 'compact', 'static' or 'static+cuda_graph'."""
+        """Return the decode path in words: 'exact', 'compact', 'static' or 'static+cuda_graph'."""
         return self.mode + ('+cuda_graph' if self.cuda_graph else '')
 
     def fall_back(self, reason):

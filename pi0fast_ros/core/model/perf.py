@@ -13,8 +13,9 @@
 # limitations under the License.
 
 """
-Measurement helpers shared by benchmarks/bench_engine.py, benchmarks/gpu_check.py and
-pi0fast-doctor: the weight-streaming bound of a decode step and device-synchronised clocks.
+Measurement helpers: the weight-streaming bound of a decode step, device-synchronised clocks.
+
+Shared by benchmarks/bench_engine.py, benchmarks/gpu_check.py and pi0fast-doctor.
 """
 
 import statistics

@@ -113,7 +113,7 @@ def _judge(path, production, expected, tolerance):
     a, b = production.logits[:, :upto].float(), expected.logits[:, :upto].float()
     finite = torch.isfinite(b)
     if not torch.equal(torch.isfinite(a), finite):
-        return CheckResult(path, False, 'the production logits are non-finite where exact\'s '
+        return CheckResult(path, False, "the production logits are non-finite where exact's "
                            'are finite (or the reverse)', upto, tolerance=tolerance)
     scale = float(b[finite].abs().max()) if bool(finite.any()) else 0.0
     diff = float((a[finite] - b[finite]).abs().max()) if bool(finite.any()) else 0.0
@@ -121,8 +121,9 @@ def _judge(path, production, expected, tolerance):
     figures = (f'max |logit difference| {diff:.3g} = {relative:.2g} of the largest |logit|, '
                f'tolerance {tolerance:g}')
     if not relative <= tolerance:  # NaN fails too
-        where = f'over {upto} steps' + ('' if first is None else
-                                         f'; {_token_mismatch(production, expected)}')
+        where = f'over {upto} steps'
+        if first is not None:
+            where += f'; {_token_mismatch(production, expected)}'
         return CheckResult(path, False, f'logits out of tolerance: {figures} {where}', upto,
                            relative, tolerance)
     if first is None:
@@ -136,13 +137,13 @@ def _judge(path, production, expected, tolerance):
 
 
 def _near_tie(path, production, expected, step, band, relative, tolerance, figures):
-    """A token differs at `step`: accepted only where exact's own top-2 logits are within band."""
+    """Judge a token that differs at `step`: a pass only where exact's top-2 are within band."""
     rows = (production.tokens[:, step] != expected.tokens[:, step]).nonzero()[:, 0].tolist()
     margins = [_margin(expected, row, step) for row in rows]
     if max(margins) > band:
         return CheckResult(path, False, _token_mismatch(production, expected), step,
                            relative, tolerance)
-    tie = (f'then a near tie at step {step} (exact\'s top-2 logits {max(margins):.3g} apart, '
+    tie = (f"then a near tie at step {step} (exact's top-2 logits {max(margins):.3g} apart, "
            f'within the tolerance {band:.3g}) where the paths may pick either token')
     if step < MIN_STEPS:
         return CheckResult(path, False, f'inconclusive: {step} tokens equal, {tie}; fewer than '
@@ -161,10 +162,10 @@ def _token_mismatch(production, expected):
     n = min(production.tokens.shape[1], expected.tokens.shape[1])
     differs = (production.tokens[:, :n] != expected.tokens[:, :n]).any(dim=0)
     if not bool(differs.any()):
-        return (f'lengths differ: {production.lengths.tolist()} tokens vs exact\'s '
+        return (f"lengths differ: {production.lengths.tolist()} tokens vs exact's "
                 f'{expected.lengths.tolist()}')
     step = int(differs.float().argmax())
     row = int((production.tokens[:, step] != expected.tokens[:, step]).float().argmax())
     return (f'tokens differ at step {step} (row {row}): {int(production.tokens[row, step])} '
-            f'vs exact\'s {int(expected.tokens[row, step])}; exact\'s top-2 logit margin there '
+            f"vs exact's {int(expected.tokens[row, step])}; exact's top-2 logit margin there "
             f'{_margin(expected, row, step):.3g}')
