@@ -118,9 +118,9 @@ def report(model, args, steps, opts):
     print(f"  parts of a 'compact' step: decoder layers {parts['layers']:.2f} ms, LM head "
           f"{parts['head']:.2f} ms ({parts['head'] / step:.0%} of the step), argmax "
           f"{parts['argmax']:.2f} ms; LM head over 2048 rows {parts['head_2048']:.3f} ms")
-    print(f"  stop check: {1e3 * (per_token['stop_check'] - per_token['compact']):+.0f} us/token"
-          f" in a decode (a never-emitted stop id vs none); the host sync itself "
-          f"{parts['sync'] * 1e3:.1f} us")
+    stop_us = 1e3 * (per_token['stop_check'] - per_token['compact'])
+    print(f'  stop check: {stop_us:+.0f} us/token in a decode (a never-emitted stop id vs '
+          f"none); the host sync itself {parts['sync'] * 1e3:.1f} us")
 
 
 if __name__ == '__main__':
