@@ -45,6 +45,7 @@ def test_json_report_on_the_demo_checkpoint(capsys, monkeypatch):
     assert (lat['runs'], lat['tokens'], lat['path']) == (2, 8, 'compact')
     for key in ('preprocess_ms', 'prefill_ms', 'decode_ms_per_token', 'chunk_ms'):
         assert 0 < lat[key]['p50'] <= lat[key]['p99'], key
+    assert lat['host_sync_us'] > 0
     # the demo model: a 30-action horizon; so100.yaml: 30 Hz, blend 5 ticks, replan 0.2 s
     assert report['model']['horizon'] == 30
     settings = report['settings']

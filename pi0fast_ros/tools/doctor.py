@@ -124,7 +124,16 @@ def measure(policy, runs, tokens):
                      'p99': float(np.percentile(values, 99))}
     out['stop_check_us_per_token'] = 1e3 * (statistics.median(stop_rows) -
                                             statistics.median(cols[2]))
+    out['host_sync_us'] = _host_sync_us(first.tokens[:, :1], never)
     return out
+
+
+def _host_sync_us(token, stop_id, n=1000):
+    """Microseconds of the engine's per-token stop test alone (a device -> host read)."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        bool((token[:, 0] == stop_id).all())
+    return (time.perf_counter() - t0) * 1e6 / n
 
 
 def _absent_token(vocab_size, tokens):

@@ -67,9 +67,9 @@ def _latency(lat, bound, mem):
             f'  preprocess {pair("preprocess_ms")} ms; prefill {pair("prefill_ms")} ms',
             f'  decode {pair("decode_ms_per_token", ".2f")} ms/token; chunk '
             f'{pair("chunk_ms")} ms',
-            f'  the per-token check for the stop at "|" (one host sync): '
-            f'{lat["stop_check_us_per_token"]:.0f} us/token (difference of medians; noise '
-            'can make it negative)',
+            f'  the per-token check for the stop at "|": the host sync alone '
+            f'{lat["host_sync_us"]:.1f} us; in a decode {lat["stop_check_us_per_token"]:+.0f} '
+            'us/token (difference of medians, noisy)',
             f'  weight-streaming bound: a decode step reads {bound["decode_weights_mb"]:.0f} MB; '
             f'one streaming read takes {bound["stream_ms"]:.2f} ms here '
             f'({bound["gb_per_s"]:.1f} GB/s): decode is {bound["decode_x_bound"]:.2f}x the '
