@@ -18,7 +18,7 @@ Device check for a machine with a GPU, in well under 5 minutes.
 gemma_2b-sized random weights in bf16, 3 cameras, the 50-token chunk of the issue's targets:
   1. self-check: every engine mode against 'exact' as the node's warm-up does (selfcheck.py),
      and the CUDA-graph step against the same step run eagerly (the same kernels: the tokens
-     and logits must be identical);
+     must be equal and the logits are expected bitwise identical; within tolerance passes);
   2. benchmark (bench_engine.cuda_figures): prefill, decode ms/token, 50-token chunk, peak
      memory, the weight-streaming bound on this device, the per-token host sync for the stop
      check; each printed beside its target (H100-class: decode <= 1.5 ms/token, chunk <= 100
@@ -41,7 +41,7 @@ TARGETS = {'decode_ms_per_token': 1.5, 'chunk_ms': 100.0, 'memory_gb': 7.5}
 def self_check(model, args, steps=50):
     """Print and return whether every mode passed (selfcheck.compare, greedy, no stop)."""
     from bench_engine import Pi0FastEngine
-    from pi0fast_ros.core.model.selfcheck import compare
+    from pi0fast_ros.core.model.selfcheck import compare, TOLERANCE
     ok = True
     for mode, graph in (('compact', False), ('static', False), ('static', True)):
         engine = Pi0FastEngine(model, mode=mode, cuda_graph=graph)
@@ -51,10 +51,13 @@ def self_check(model, args, steps=50):
               f'{result.reason}')
     graphed = Pi0FastEngine(model).generate(*args, steps, return_logits=True)
     eager = Pi0FastEngine(model, cuda_graph=False).generate(*args, steps, return_logits=True)
-    same = (torch.equal(graphed.tokens, eager.tokens)
-            and torch.equal(graphed.logits, eager.logits))
-    print(f'  {"PASS" if same else "FAIL"}  graph replay vs the same step eagerly: tokens and '
-          f'logits {"identical" if same else "DIFFER"} over {steps} steps')
+    diff = float((graphed.logits.float() - eager.logits.float()).abs().max())
+    bound = TOLERANCE[torch.bfloat16] * float(eager.logits.float().abs().max())
+    same = torch.equal(graphed.tokens, eager.tokens) and diff <= bound
+    print(f'  {"PASS" if same else "FAIL"}  graph replay vs the same step run eagerly, {steps} '
+          f'steps: tokens {"equal" if torch.equal(graphed.tokens, eager.tokens) else "DIFFER"},'
+          f' logits ' + ('bitwise identical' if diff == 0 else f'differ by up to {diff:.3g} '
+                         f'(tolerance {bound:.3g})'))
     return ok and same
 
 

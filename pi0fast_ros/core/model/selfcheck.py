@@ -38,6 +38,8 @@ import logging
 
 import torch
 
+from .engine import Pi0FastEngine
+
 _log = logging.getLogger(__name__)
 
 # Largest |production - exact| logit difference, relative to the largest |exact logit|.
@@ -87,7 +89,6 @@ def verify(engine, images, img_masks, tokens, masks, max_steps, **generate_kwarg
 
 def compare(engine, inputs, max_steps, **generate_kwargs):
     """Run `engine` and a fresh 'exact' engine on the same inputs -> CheckResult (no fallback)."""
-    from .engine import Pi0FastEngine  # the engine module does not import this one
     path = engine.path
     kwargs = dict(generate_kwargs, temperature=0.0, return_logits=True)
     try:
