@@ -99,8 +99,7 @@ class PolicyNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.config.instruction:
             self._apply_instruction(self.config.instruction, 'parameter')
-        if self.config.warmup:
-            self._warmup()
+        self._warmup()
         self.priority = self._setup_priority(self.config.realtime_priority)
         self.worker = InferenceWorker(self.policy, self.slots, self.builder, self, self._now_ns,
                                       self._settings, self.get_logger(), self.priority)
@@ -115,16 +114,22 @@ class PolicyNode(Node):
 
     # -- set-up ------------------------------------------------------------------------------
     def _warmup(self):
-        self.get_logger().info('warming up ...')
+        # The engine self-check always runs (unverified code must not drive the arm); the
+        # `warmup` parameter only controls the timed warm-up inferences after it.
+        self.get_logger().info('checking the engine path against exact' +
+                               (' and warming up ...' if self.config.warmup else ' ...'))
         start = time.perf_counter()
         try:
-            result = self.policy.warmup()
+            result = self.policy.warmup(iterations=2 if self.config.warmup else 0)
         except Exception as exc:  # e.g. out of device memory: fatal, with its reason
             raise StartupError(f'warm-up failed: {type(exc).__name__}: {exc}') from exc
-        self.get_logger().info(
-            f'warm-up done in {time.perf_counter() - start:.1f} s (last: '
-            f'{result.timings_ms.get("total", float("nan")):.1f} ms, {len(result.tokens)} '
-            f'tokens)')
+        log = self.get_logger()
+        path = self.policy.engine_path
+        (log.warn if 'fallback' in path else log.info)(f'engine_path {path}')
+        if result is not None:
+            log.info(f'warm-up done in {time.perf_counter() - start:.1f} s (last: '
+                     f'{result.timings_ms.get("total", float("nan")):.1f} ms, '
+                     f'{len(result.tokens)} tokens)')
 
     def _setup_priority(self, priority):
         phases = PhasePriority(priority)
@@ -289,6 +294,7 @@ class PolicyNode(Node):
 
     def _publish_info(self, record, level, timings, latency_ms, publish_ms):
         values = chunk_info_values(record, self.masked, timings, latency_ms, publish_ms)
+        values['engine_path'] = self.policy.engine_path
         self.info_pub.publish(chunk_info_message(
             record.observation.stamp_ns, level, self.get_fully_qualified_name().lstrip('/')
             + '/chunk', self.get_name(), values))
@@ -333,6 +339,7 @@ class PolicyNode(Node):
                   'busy': self.worker.busy, 'checkpoint': self.config.checkpoint_path,
                   'device': str(self.policy.device), 'dtype': str(self.policy.dtype),
                   'engine_mode': self.policy.engine.mode,
+                  'engine_path': self.policy.engine_path,
                   'realtime_priority': self.priority.priority if self.priority.active else 0,
                   'image_backend': self.builder.converter.backend,
                   'horizon': self.policy.horizon, 'action_dim': self.policy.action_dim,
