@@ -120,7 +120,8 @@ def diagnostics_msg(node, t_ns, core, jitter):
               'held_ticks': counts['held_ticks'], 'chunks_accepted': counts['accepted'],
               'chunks_rejected': sum(counts['rejected'].values()),
               'chunks_pending': core.scheduler.pending,
-              'chunk_lead_ms': f'{core.lead_ns / 1e6:.1f}'}
+              'chunk_lead_ms': f'{core.lead_ns / 1e6:.1f}',
+              'envelope': core.envelope.describe()}
     for group in ('rejected', 'holds', 'clamped', 'step_limited'):
         for key, n in sorted(counts[group].items()):
             values[f'{group}.{key}'] = n
