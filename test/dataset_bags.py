@@ -128,7 +128,7 @@ def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 
             pos = joint_position(t) + 0.25
             put('/leader/joint_states', 'sensor_msgs/msg/JointState', received, t,
                 T['sensor_msgs/msg/JointState'](header=header(t), name=JOINTS[::-1],
-                                                position=pos[::-1], velocity=np.zeros(0),
+                                                position=np.ascontiguousarray(pos[::-1]), velocity=np.zeros(0),
                                                 effort=np.zeros(0)), pos)
         elif what[0] == 'cmd':
             value = command_value(what[1])

@@ -95,8 +95,10 @@ def _by_name(names, wanted, what, bag, topic):
 
 
 def _find_topic(topics, relative, bag, what):
-    """The recorded topic whose name ends with /relative (any namespace), else None."""
+    """The recorded topic named /relative in the shallowest namespace, else None."""
     hits = [t for t in topics if t.strip('/') == relative or t.endswith('/' + relative)]
+    depth = min((t.count('/') for t in hits), default=0)
+    hits = [t for t in hits if t.count('/') == depth]     # /ns/x before /ns/leader/x
     if len(hits) > 1:
         raise ExportError(f'{bag}: {what}: several topics match {relative!r}: {hits}')
     return hits[0] if hits else None
@@ -146,26 +148,34 @@ def _command_stream(rollout, emb, bag):
 def read_streams(bag, rollout, emb, action_source='commands'):
     """{name: (Stream, order)} of one bag, in the policy's space; see the module docstring."""
     topics = rollout.topics
-    js_topic = _find_topic([t for t, ty in topics.items() if ty.endswith('JointState')],
+    source = None if action_source == 'commands' else action_source.strip('/')
+    if source is not None:
+        source = _find_topic(list(topics), source, bag, 'action source')
+        if source is None:
+            raise ExportError(f'{bag}: action source {action_source} was not recorded '
+                              f'(topics: {sorted(topics)})')
+    # rollout.joint_states merges every */joint_states topic: read the robot's own here.
+    js_topic = _find_topic([t for t, ty in topics.items()
+                            if ty.endswith('JointState') and t != source],
                            'joint_states', bag, 'joint states')
-    if js_topic is None or not len(rollout.joint_states):
+    if js_topic is None:
         raise ExportError(f'{bag}: no joint_states recorded: there is no state to export')
-    js = rollout.joint_states
-    state = js.values[:, _by_name(js.names, emb.state_names, 'state', bag, js_topic)]
-    streams = {'observation.state': Stream(js_topic, js.stamp_ns,
+    with AnyReader([bag], default_typestore=TYPESTORE) as reader:
+        js_stamps, js_names, js_rows = _joint_rows(reader, js_topic, bag)
+        rows = _joint_rows(reader, source, bag) if source else None
+    if not len(js_stamps):
+        raise ExportError(f'{bag}: no joint_states recorded: there is no state to export')
+    state = js_rows[:, _by_name(js_names, emb.state_names, 'state', bag, js_topic)]
+    streams = {'observation.state': Stream(js_topic, js_stamps,
                                            emb.chain.state_to_policy(state))}
     if action_source == 'commands':
         topic, times, robot, clock = _command_stream(rollout, emb, bag)
     else:
-        topic = _find_topic(list(topics), action_source.strip('/'), bag, 'action source')
-        if topic is None:
-            raise ExportError(f'{bag}: action source {action_source} was not recorded '
-                              f'(topics: {sorted(topics)})')
-        with AnyReader([bag], default_typestore=TYPESTORE) as reader:
-            times, names, rows = _joint_rows(reader, topic, bag)
+        topic, (times, names, values) = source, rows
         if not len(times):
             raise ExportError(f'{bag}: action source {topic} has no messages')
-        robot, clock = rows[:, _by_name(names, emb.robot_names, 'actions', bag, topic)], 'header'
+        robot, clock = values[:, _by_name(names, emb.robot_names, 'actions', bag, topic)], \
+            'header'
     policy = emb.chain.robot_to_action(robot)
     _check_inverse(emb, robot, policy, bag)
     streams['action'] = Stream(topic, times, policy, clock)
