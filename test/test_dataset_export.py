@@ -224,3 +224,23 @@ def test_unfinished_bag_is_refused(tmp_path, capsys):
     (tmp_path / 'bag' / 'metadata.yaml').unlink()       # what a killed recorder leaves
     assert run([tmp_path / 'bag'], tmp_path / 'ds', config) == 2
     assert 'pi0fast-recover-bag' in capsys.readouterr().err
+
+
+def test_tokenizer_fits_on_the_exported_dataset(exported, tmp_path):
+    from pi0fast_ros.core.fast_tokenizer import FastActionTokenizer
+    from pi0fast_ros.tools.fit_tokenizer import main as fit_main
+    _, _, ds = exported
+    assert fit_main([str(ds), '-o', str(tmp_path / 'tok')]) == 2      # needs the horizon
+    assert fit_main([str(ds), '-o', str(tmp_path / 'tok'), '--horizon', '10',
+                     '--vocab-size', '512']) == 0
+    tok = FastActionTokenizer.from_pretrained(tmp_path / 'tok')
+    assert (tok.time_horizon, tok.action_dim) == (10, 3)
+    episodes = pq.read_table(ds / 'meta/episodes/chunk-000/file-000.parquet').to_pylist()
+    meta = json.loads((tmp_path / 'tok/metadata.json').read_text())
+    assert meta['num_chunks'] == sum(e['length'] - 10 + 1 for e in episodes)
+    # its chunks are the dataset's actions, MEAN_STD-normalized with meta/stats.json
+    stats = json.loads((ds / 'meta/stats.json').read_text())['action']
+    action = np.stack(pq.read_table(ds / 'data/chunk-000/file-000.parquet')['action']
+                      .to_numpy(zero_copy_only=False))
+    first = (action[:10] - np.array(stats['mean'])) / (np.array(stats['std']) + 1e-8)
+    np.testing.assert_allclose(tok.decode(tok.encode(first)), first, atol=0.1)
