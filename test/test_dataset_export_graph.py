@@ -13,13 +13,13 @@
 # limitations under the License.
 
 """
-Record -> export on the real fake-hardware graph: a teleoperated demonstration.
+Record -> export on the real fake-hardware graph: a demonstration and a policy rollout.
 
 `pi0fast-bringup --teleop-topic leader/joint_states --fake-hardware --record DIR` starts the
 fake robot playing a scripted leader arm and the recorder (no policy, no executor), as separate
 processes over DDS. The bag is exported with the leader as the action source and the dataset is
 read back with pyarrow and PyAV; every frame is checked against the bag's own messages, read
-here with rosbags and OpenCV.
+here with rosbags and OpenCV. The full graph's rollout is exported with the executor's commands.
 """
 
 import json
@@ -27,7 +27,7 @@ import os
 
 import av
 import cv2
-from graph_checks import graph_test_config
+from graph_checks import graph_test_config, make_test_checkpoint
 from harness import CONFIG_DIR, wait_for
 import numpy as np
 from pi0fast_ros.recording.bag_writer import TYPESTORE
@@ -113,3 +113,43 @@ def test_teleoperated_demonstration_records_and_exports(tmp_path):
     assert bag_report['kept_frames'] + sum(bag_report['dropped'].values()) == \
         bag_report['grid_frames']
     assert bag_report['task'] == 'wave the arm'
+
+
+def test_policy_rollout_exports_with_the_executor_commands(probe, tmp_path):
+    # the whole graph (fake robot, recorder, executor, policy with a tiny scripted checkpoint)
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import Float64MultiArray
+    config = graph_test_config(tmp_path, CONFIG_DIR / 'so100.yaml')
+    checkpoint = make_test_checkpoint(tmp_path / 'checkpoint', config)
+    ns = f'/rollout_{os.getpid()}'
+    bringup = Bringup(['--config', config, '--fake-hardware', '--checkpoint', checkpoint,
+                       '--instruction', 'pick up the cube', '--record', tmp_path / 'rollouts',
+                       '--namespace', ns], tmp_path / 'bringup.log')
+    seen = probe.collect(Float64MultiArray, f'{ns}/joint_commands',
+                         QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
+    try:
+        # five seconds of commands once the policy runs (loading it may take a while here)
+        assert wait_for(lambda: len(seen) >= 5 * FPS, 150), bringup.output()[-3000:]
+    finally:
+        bringup.stop()
+    (bag,) = [p for p in (tmp_path / 'rollouts').iterdir() if p.is_dir()]
+    ds = tmp_path / 'dataset'
+    assert export_dataset.main([str(bag), '--out', str(ds), '--config', str(config),
+                                '--max-age', '0.5']) == 0, bringup.output()[-3000:]
+    # the executor's Float64MultiArray commands carry no header: each frame's action is the
+    # last command received at or before the frame (so100's adapters are the identity)
+    with AnyReader([bag], default_typestore=TYPESTORE) as reader:
+        conns = [c for c in reader.connections if c.topic == f'{ns}/joint_commands']
+        commands = [(t, np.array(reader.deserialize(raw, c.msgtype).data))
+                    for c, t, raw in reader.messages(connections=conns)]
+    episodes = pq.read_table(ds / 'meta/episodes/chunk-000/file-000.parquet').to_pylist()
+    info = json.loads((ds / 'meta/info.json').read_text())
+    assert info['total_frames'] == sum(e['length'] for e in episodes) >= FPS
+    for e in episodes:
+        index = e['episode_index']
+        data = pq.read_table(ds / f'data/chunk-000/file-{index:03d}.parquet')
+        prov = pq.read_table(ds / f'pi0fast/provenance/episode-{index:06d}.parquet')
+        action = np.stack(data['action'].to_numpy(zero_copy_only=False))
+        for row, t in enumerate(prov['frame_time_ns'].to_pylist()):
+            np.testing.assert_allclose(action[row], latest(commands, t), rtol=1e-6)
+        assert e['tasks'] == ['pick up the cube']
