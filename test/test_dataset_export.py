@@ -244,3 +244,26 @@ def test_tokenizer_fits_on_the_exported_dataset(exported, tmp_path):
                       .to_numpy(zero_copy_only=False))
     first = (action[:10] - np.array(stats['mean'])) / (np.array(stats['std']) + 1e-8)
     np.testing.assert_allclose(tok.decode(tok.encode(first)), first, atol=0.1)
+
+
+def test_teleop_graph_has_no_policy_and_records_the_leader(tmp_path):
+    from pi0fast_ros.graph import graph_nodes, GraphOptions
+    config = db.write_config(tmp_path / 'robot.yaml')
+    nodes = graph_nodes(GraphOptions(str(config), fake_hardware=True, record=True,
+                                     teleop_topic='leader/joint_states'))
+    assert [n.name for n in nodes] == ['fake_robot', 'rollout_recorder']
+    assert nodes[0].overrides == {'leader_topic': 'leader/joint_states'}
+    assert nodes[1].overrides['extra_topics'] == ['leader/joint_states']
+    plain = graph_nodes(GraphOptions(str(config), fake_hardware=True, record=True))
+    assert [n.name for n in plain][-2:] == ['executor_node', 'policy_node']
+    assert 'extra_topics' not in plain[1].overrides and plain[0].overrides == {}
+
+
+def test_scripted_leader_moves_within_the_limits():
+    from pi0fast_ros.core.fake_arm import ArmLimits, scripted_leader
+    limits = ArmLimits.build(3, [-10.0, 0.0, -1.0], [10.0, 100.0, 1.0], [])
+    start = np.array([0.0, 50.0, 0.9])
+    path = np.array([scripted_leader(t, start, limits) for t in np.arange(0, 10, 0.01)])
+    np.testing.assert_array_equal(path[0], start)
+    assert np.all(path >= limits.lower) and np.all(path <= limits.upper)
+    np.testing.assert_allclose(path.max(0) - path.min(0), [10.0, 50.0, 0.6], atol=0.05)
