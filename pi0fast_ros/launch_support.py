@@ -49,9 +49,9 @@ ARGUMENTS = (
      'file.'),
     ('instruction', '', 'Task instruction to start with; "" = as in the config file (or wait '
      'for one on policy_node/instruction).'),
-    ('teleop_topic', '', 'Record a teleoperated demonstration: the leader arm\'s JointState '
-     'topic is recorded too and no policy or executor starts (fake_hardware plays a scripted '
-     'leader there); "" = run the policy.'),
+    ('teleop_topic', '', 'Record a teleoperated demonstration: the JointState topic of the '
+     'leader arm is recorded too and no policy or executor starts (fake_hardware plays a '
+     'scripted leader there); "" = run the policy.'),
     ('namespace', '', 'Namespace for the whole graph (all topic names are relative).'),
     ('log_level', 'info', 'Log level of every node (debug, info, warn, error).'),
 )

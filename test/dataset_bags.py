@@ -62,7 +62,7 @@ def joint_position(t_ns):
 
 
 def command_value(k):
-    """The k-th command (robot units)."""
+    """Return the k-th command (robot units)."""
     return np.array([0.01 * k, -0.02 * k, 0.5])
 
 
@@ -109,7 +109,8 @@ def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 
     if joint_states:
         events += [(t, 'js') for t in range(T0, end, NS // 100)]
     if commands:
-        events += [(T0 + k * NS // 30 + 3_000_000, ('cmd', k)) for k in range(int(seconds * 30))]
+        events += [(T0 + k * NS // 30 + 3_000_000, ('cmd', k))
+                   for k in range(int(seconds * 30))]
     for k in range(int(seconds * 30)):
         t = T0 + k * NS // 30 + 1_000_000
         if camera_gap and camera_gap[0] <= (t - T0) / NS < camera_gap[1]:
@@ -128,8 +129,8 @@ def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 
             pos = joint_position(t) + 0.25
             put('/leader/joint_states', 'sensor_msgs/msg/JointState', received, t,
                 T['sensor_msgs/msg/JointState'](header=header(t), name=JOINTS[::-1],
-                                                position=np.ascontiguousarray(pos[::-1]), velocity=np.zeros(0),
-                                                effort=np.zeros(0)), pos)
+                                                position=np.ascontiguousarray(pos[::-1]),
+                                                velocity=np.zeros(0), effort=np.zeros(0)), pos)
         elif what[0] == 'cmd':
             value = command_value(what[1])
             put('/joint_commands', 'std_msgs/msg/Float64MultiArray', t, 0,

@@ -86,7 +86,7 @@ def test_layout_and_metadata(exported):
 
 
 def _expected_frame(i):
-    """What frame i of bag_a must hold (grid time T0 + i / 30 s)."""
+    """Return what frame i of bag_a must hold (grid time T0 + i / 30 s)."""
     grid = db.T0 + round(i * STEP)
     js_stamp = grid // (db.NS // 100) * (db.NS // 100)
     command = max(k for k in range(60) if db.T0 + k * db.NS // 30 + 3_000_000 <= grid)

@@ -54,7 +54,7 @@ def read_bag(bag):
 
 
 def latest(messages, t_ns):
-    """The last message stamped at or before t_ns."""
+    """Return the last message stamped at or before t_ns."""
     before = [m for m in messages if m[0] <= t_ns]
     return max(before, key=lambda m: m[0])[1]
 

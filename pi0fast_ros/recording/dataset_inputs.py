@@ -95,7 +95,7 @@ def _by_name(names, wanted, what, bag, topic):
 
 
 def _find_topic(topics, relative, bag, what):
-    """The recorded topic named /relative in the shallowest namespace, else None."""
+    """Return the recorded topic named /relative in the shallowest namespace, or None."""
     hits = [t for t in topics if t.strip('/') == relative or t.endswith('/' + relative)]
     depth = min((t.count('/') for t in hits), default=0)
     hits = [t for t in hits if t.count('/') == depth]     # /ns/x before /ns/leader/x
@@ -195,7 +195,7 @@ def _camera_stream(rollout, key, relative, bag):
 
 
 def task_of(rollout, bag, fallback=''):
-    """The episode's task: the rollout's instruction (metadata, else the last message)."""
+    """Return the episode's task: the instruction (metadata, else the last message)."""
     text = str(rollout.metadata.get('pi0fast.instruction') or '').strip()
     if not text and rollout.instructions:
         text = rollout.instructions[-1][1].strip()

@@ -92,7 +92,7 @@ def make_features(state_names, action_names, cameras):
 
 
 def new_info(features, fps, robot_type):
-    """An info.json for no episodes yet."""
+    """Return an info.json for no episodes yet."""
     return {
         'codebase_version': CODEBASE_VERSION, 'robot_type': robot_type,
         'total_episodes': 0, 'total_frames': 0, 'total_tasks': 0,
@@ -170,7 +170,7 @@ def video_path(root, key, episode_index):
 
 
 def probe_video(path):
-    """The features[key]['info'] entry LeRobot derives from a video file (get_video_info)."""
+    """Return the features[key]['info'] LeRobot derives from a video (get_video_info)."""
     import av
     with av.open(str(path)) as container:
         stream = container.streams.video[0]

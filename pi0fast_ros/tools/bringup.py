@@ -107,7 +107,7 @@ def _parse(argv):
                     help='start rollout_recorder writing bags under DIR')
     ap.add_argument('--teleop-topic', default='',
                     help='record a teleoperated demonstration: no policy or executor, the '
-                         'leader arm\'s JointState topic recorded too (with --fake-hardware '
+                         'JointState topic of the leader arm recorded too (with --fake-hardware '
                          'the fake robot plays a scripted leader there)')
     ap.add_argument('--namespace', default='', help='namespace of the whole graph')
     ap.add_argument('--log-level', default='info')

@@ -50,7 +50,7 @@ def _parser():
     p.add_argument('chunks', type=pathlib.Path,
                    help='.npy or .npz file with action data, or a LeRobot dataset directory')
     p.add_argument('--norm-mode', default='MEAN_STD',
-                   help='normalization of a dataset\'s actions (default MEAN_STD)')
+                   help="normalization of a dataset's actions (default MEAN_STD)")
     p.add_argument('-o', '--output', type=pathlib.Path, required=True,
                    help='directory to write the tokenizer to')
     p.add_argument('--key', help='array name inside a .npz file')
