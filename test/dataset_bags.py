@@ -88,12 +88,13 @@ def raw_image(rgb, t_ns):
 
 
 def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 'wrist'),
-              camera_gap=None, joint_states=True, commands=True, leader=False):
+              camera_gap=None, joint_states=True, commands=True, leader=False, nan_command=None):
     """
     Write a rollout bag; returns {topic: [(t_ns, stamp_ns, value)]} of what it wrote.
 
     camera_gap: (start_s, stop_s) during which no frame is recorded (a stalled camera).
     leader: also record /leader/joint_states (a teleoperation leader arm), 50 Hz.
+    nan_command: index of a command whose values are NaN (a broken executor).
     """
     bag = RolloutBagWriter(path, {'pi0fast.instruction': instruction})
     written = {}
@@ -132,7 +133,7 @@ def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 
                                                 position=np.ascontiguousarray(pos[::-1]),
                                                 velocity=np.zeros(0), effort=np.zeros(0)), pos)
         elif what[0] == 'cmd':
-            value = command_value(what[1])
+            value = command_value(what[1]) * (np.nan if what[1] == nan_command else 1.0)
             put('/joint_commands', 'std_msgs/msg/Float64MultiArray', t, 0,
                 T['std_msgs/msg/Float64MultiArray'](
                     layout=T['std_msgs/msg/MultiArrayLayout'](dim=[], data_offset=0),

@@ -209,6 +209,7 @@ def test_teleop_actions_come_from_the_leader_topic(tmp_path):
     ({'cameras': ('front',)}, 'camera observation.images.wrist'),
     ({'seconds': 0.25}, 'no run of at least 10 usable frames'),
     ({'instruction': ''}, 'no instruction recorded'),
+    ({'nan_command': 7}, '/joint_commands message 7 (of 1) holds non-finite'),
 ])
 def test_bad_bags_are_refused_with_the_reason(tmp_path, capsys, bag_args, message):
     config = db.write_config(tmp_path / 'robot.yaml')

@@ -21,7 +21,9 @@ targets with core/fake_arm.py (limits, speed limit, first-order lag) and publish
 `joint_states` at joint_state_rate_hz and, per camera, `<prefix>/<name>/image_raw` (rgb8) and
 `<prefix>/<name>/image_raw/compressed` (JPEG) at camera_rate_hz, drawn by core/arm_render.py
 from the current joint state. A camera topic with no subscriber costs nothing. Frames and joint
-states carry the ROS time at which they were produced.
+states carry the ROS time at which they were produced. With `leader_topic` set (teleoperation,
+`teleop_topic:=`), it plays a scripted leader arm instead: it publishes the leader's JointState
+there and follows it, ignoring joint_commands.
 """
 
 import array

@@ -119,6 +119,13 @@ def _joint_rows(reader, topic, bag):
     return np.array(stamps, np.int64), names or (), np.array(rows)
 
 
+def _check_finite(values, topic, bag):
+    bad = ~np.all(np.isfinite(values), axis=1)
+    if bad.any():
+        raise ExportError(f'{bag}: {topic} message {int(np.argmax(bad))} (of {int(bad.sum())}) '
+                          f'holds non-finite or missing values: {values[np.argmax(bad)].tolist()}')
+
+
 def _check_inverse(emb, robot, policy, bag):
     back = emb.chain.action_to_robot(policy)
     bad = ~np.all(np.isclose(back, robot, rtol=1e-6, atol=1e-6), axis=1)
@@ -166,6 +173,7 @@ def read_streams(bag, rollout, emb, action_source='commands'):
     if not len(js_stamps):
         raise ExportError(f'{bag}: no joint_states recorded: there is no state to export')
     state = js_rows[:, _by_name(js_names, emb.state_names, 'state', bag, js_topic)]
+    _check_finite(state, js_topic, bag)
     streams = {'observation.state': Stream(js_topic, js_stamps,
                                            emb.chain.state_to_policy(state))}
     if action_source == 'commands':
@@ -176,6 +184,7 @@ def read_streams(bag, rollout, emb, action_source='commands'):
             raise ExportError(f'{bag}: action source {topic} has no messages')
         robot, clock = values[:, _by_name(names, emb.robot_names, 'actions', bag, topic)], \
             'header'
+    _check_finite(robot, topic, bag)
     policy = emb.chain.robot_to_action(robot)
     _check_inverse(emb, robot, policy, bag)
     streams['action'] = Stream(topic, times, policy, clock)
