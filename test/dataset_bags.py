@@ -88,13 +88,15 @@ def raw_image(rgb, t_ns):
 
 
 def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 'wrist'),
-              camera_gap=None, joint_states=True, commands=True, leader=False, nan_command=None):
+              camera_gap=None, joint_states=True, commands=True, leader=False, nan_command=None,
+              instructions=()):
     """
     Write a rollout bag; returns {topic: [(t_ns, stamp_ns, value)]} of what it wrote.
 
     camera_gap: (start_s, stop_s) during which no frame is recorded (a stalled camera).
     leader: also record /leader/joint_states (a teleoperation leader arm), 50 Hz.
     nan_command: index of a command whose values are NaN (a broken executor).
+    instructions: [(time_s, text)] published on /policy_node/instruction during the rollout.
     """
     bag = RolloutBagWriter(path, {'pi0fast.instruction': instruction})
     written = {}
@@ -119,6 +121,7 @@ def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 
         events += [(t, ('cam', c, k)) for c in cameras]
     if leader:
         events += [(t, 'leader') for t in range(T0, end, NS // 50)]
+    events += [(T0 + int(s * NS), ('text', text)) for s, text in instructions]
     for t, what in sorted(events, key=lambda e: (e[0], str(e[1]))):
         received = t + 500_000
         if what == 'js':
@@ -132,6 +135,9 @@ def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 
                 T['sensor_msgs/msg/JointState'](header=header(t), name=JOINTS[::-1],
                                                 position=np.ascontiguousarray(pos[::-1]),
                                                 velocity=np.zeros(0), effort=np.zeros(0)), pos)
+        elif what[0] == 'text':
+            put('/policy_node/instruction', 'std_msgs/msg/String', t, 0,
+                T['std_msgs/msg/String'](data=what[1]), what[1])
         elif what[0] == 'cmd':
             value = command_value(what[1]) * (np.nan if what[1] == nan_command else 1.0)
             put('/joint_commands', 'std_msgs/msg/Float64MultiArray', t, 0,

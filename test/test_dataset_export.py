@@ -204,6 +204,19 @@ def test_teleop_actions_come_from_the_leader_topic(tmp_path):
                                    rtol=1e-6)
 
 
+def test_an_instruction_change_starts_a_new_episode(tmp_path):
+    config = db.write_config(tmp_path / 'robot.yaml')
+    db.write_bag(tmp_path / 'bag', seconds=2.0, instruction='reach left',
+                 instructions=[(0.0, 'reach left'), (1.0, 'reach right')])
+    assert run([tmp_path / 'bag'], tmp_path / 'ds', config) == 0
+    episodes = pq.read_table(tmp_path / 'ds/meta/episodes/chunk-000/file-000.parquet')
+    assert episodes['tasks'].to_pylist() == [['reach left'], ['reach right']]
+    # grid frame i is at i / 30 s: frames 1..29 before the change, 30..59 after it
+    assert episodes['length'].to_pylist() == [29, 30]
+    second = pq.read_table(tmp_path / 'ds/data/chunk-000/file-001.parquet')
+    assert set(second['task_index'].to_pylist()) == {1}
+
+
 @pytest.mark.parametrize('bag_args, message', [
     ({'joint_states': False}, 'no joint_states recorded'),
     ({'cameras': ('front',)}, 'camera observation.images.wrist'),

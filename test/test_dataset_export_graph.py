@@ -112,7 +112,7 @@ def test_teleoperated_demonstration_records_and_exports(tmp_path):
     bag_report = report['bags'][0]
     assert bag_report['kept_frames'] + sum(bag_report['dropped'].values()) == \
         bag_report['grid_frames']
-    assert bag_report['task'] == 'wave the arm'
+    assert bag_report['tasks'] == ['wave the arm']
 
 
 def test_policy_rollout_exports_with_the_executor_commands(probe, tmp_path):

@@ -33,8 +33,8 @@ import numpy as np
 from . import lerobot_format as fmt
 from . import lerobot_stats as stats
 from .dataset_episode import PlannedEpisode, write_episode
-from .dataset_frames import sample_frames
-from .dataset_inputs import ExportError, read_embodiment, read_streams, task_of
+from .dataset_frames import sample_frames, split_by_task
+from .dataset_inputs import ExportError, read_embodiment, read_streams, task_timeline
 from .recover import bag_in_use, is_unfinished
 from .rollout import load_rollout
 
@@ -79,11 +79,12 @@ def plan_bag(bag, emb, options):
     _check_bag(bag)
     rollout = load_rollout(bag)
     streams = read_streams(pathlib.Path(bag), rollout, emb, options.action_source)
-    task = task_of(rollout, bag, options.task)
+    times, ids, texts = task_timeline(rollout, bag, options.task)
     min_frames = _min_frames(options, rollout)
     sampling = sample_frames({k: s for k, (s, _) in streams.items()}, options.fps,
                              options.max_age_s, min_frames)
-    report = {'bag': str(bag), 'task': task, 'grid_frames': sampling.grid_frames,
+    split_by_task(sampling, times, ids, min_frames)
+    report = {'bag': str(bag), 'tasks': texts, 'grid_frames': sampling.grid_frames,
               'kept_frames': sampling.kept_frames, 'dropped': dict(sampling.dropped),
               'episodes': len(sampling.segments), 'min_frames': min_frames,
               'topics': {k: s.topic for k, (s, _) in streams.items()},
@@ -93,7 +94,8 @@ def plan_bag(bag, emb, options):
             f'{bag}: no run of at least {min_frames} usable frames (one action chunk) at '
             f'{options.fps} fps; {sampling.grid_frames} frames on the grid, dropped: '
             f'{dict(sampling.dropped)}')
-    plans = [PlannedEpisode(str(bag), task, streams, seg) for seg in sampling.segments]
+    plans = [PlannedEpisode(str(bag), texts[seg.task], streams, seg)
+             for seg in sampling.segments]
     return plans, report
 
 

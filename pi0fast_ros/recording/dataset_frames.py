@@ -22,7 +22,8 @@ is dropped, with its reason counted, when a stream has no message yet or when it
 older than max_age (a stale camera, a silent executor). The frames kept form runs of
 consecutive grid steps; a gap splits the rollout into several episodes (a LeRobot episode's
 timestamps are frame_index / fps, so a hole cannot be left inside one), and a run shorter than
-min_frames (one action chunk) is dropped whole, with its reason.
+min_frames (one action chunk) is dropped whole, with its reason. split_by_task then cuts the
+runs where the instruction changes (one episode per instruction segment).
 """
 
 import collections
@@ -50,6 +51,7 @@ class Segment:
 
     times_ns: np.ndarray                # [M] frame times on the joint-state clock
     picks: dict                         # stream name -> int [M] message indices
+    task: int = 0                       # index into the bag's task texts
 
     def __len__(self):
         return len(self.times_ns)
@@ -114,12 +116,44 @@ def sample_frames(streams, fps, max_age_s, min_frames, state='observation.state'
                 result.dropped[reason] += int(newly.sum())
             keep &= ~bad
         picks[name] = index
+    whole = Segment(grid, picks)
     for start, stop in _runs(keep):
-        if stop - start < min_frames:
-            result.short_segments.append((int(grid[start]), int(stop - start)))
-            result.dropped[f'in a run shorter than one chunk ({min_frames} frames)'] += \
-                int(stop - start)
-            continue
-        result.segments.append(Segment(
-            grid[start:stop], {name: p[start:stop] for name, p in picks.items()}))
+        piece = _keep_run(result, whole, start, stop, min_frames, 0)
+        if piece is not None:
+            result.segments.append(piece)
+    return result
+
+
+def _keep_run(result, segment, start, stop, min_frames, task):
+    if stop - start < min_frames:
+        result.short_segments.append((int(segment.times_ns[start]), int(stop - start)))
+        result.dropped[f'in a run shorter than one chunk ({min_frames} frames)'] += \
+            int(stop - start)
+        return None
+    return Segment(segment.times_ns[start:stop],
+                   {name: p[start:stop] for name, p in segment.picks.items()}, task)
+
+
+def split_by_task(result, task_times_ns, task_ids, min_frames):
+    """
+    Cut result's segments where the task changes; drop frames with no task yet.
+
+    A frame's task is the latest instruction at or before it (task_times_ns sorted, task_ids
+    the index of each one's text). Pieces shorter than min_frames are dropped and counted.
+    """
+    task_times_ns, task_ids = np.asarray(task_times_ns), np.asarray(task_ids)
+    segments = []
+    for segment in result.segments:
+        k = _latest(task_times_ns, segment.times_ns)
+        ids = np.where(k >= 0, task_ids[np.maximum(k, 0)], -1)
+        edges = np.flatnonzero(np.diff(ids)) + 1
+        for start, stop in zip(np.concatenate(([0], edges)),
+                               np.concatenate((edges, [len(ids)]))):
+            if ids[start] < 0:
+                result.dropped['no instruction yet'] += int(stop - start)
+                continue
+            piece = _keep_run(result, segment, start, stop, min_frames, int(ids[start]))
+            if piece is not None:
+                segments.append(piece)
+    result.segments = segments
     return result

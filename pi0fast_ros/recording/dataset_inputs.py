@@ -203,6 +203,23 @@ def _camera_stream(rollout, key, relative, bag):
     return Stream(topic, images[topic].stamp_ns)
 
 
+def task_timeline(rollout, bag, fallback=''):
+    """
+    Return (times_ns, task ids, texts): the instruction in force from each time on.
+
+    The rollout's instruction messages (reception time) in order; before the first one, the
+    bag's metadata instruction, else fallback (--task); one task for a bag without messages.
+    """
+    start = str(rollout.metadata.get('pi0fast.instruction') or '').strip() or fallback
+    changes = [(int(t), text.strip()) for t, text in rollout.instructions if text.strip()]
+    if not changes:
+        return [np.iinfo(np.int64).min], [0], [task_of(rollout, bag, fallback)]
+    if start:
+        changes.insert(0, (int(np.iinfo(np.int64).min), start))
+    texts = list(dict.fromkeys(text for _, text in changes))
+    return [t for t, _ in changes], [texts.index(text) for _, text in changes], texts
+
+
 def task_of(rollout, bag, fallback=''):
     """Return the episode's task: the instruction (metadata, else the last message)."""
     text = str(rollout.metadata.get('pi0fast.instruction') or '').strip()
