@@ -16,10 +16,10 @@
 pi0fast-export-dataset BAGS... --out DIR --config so100: rollout bags -> a LeRobot v3.0 dataset.
 
 One episode per bag (or per run of usable frames, when stale inputs or an instruction change
-split a rollout), the instruction in force as its task. Features are named as a pi0_fast checkpoint of the config
-expects: observation.state, observation.images.<slot>, action. Actions are the executor's
-commands mapped back through the adapters, or a teleoperation topic (--action-source
-/leader/joint_states). See pi0fast_ros/recording/dataset_export.py.
+split a rollout), the instruction in force as its task. Features are named as a pi0_fast
+checkpoint of the config expects: observation.state, observation.images.<slot>, action.
+Actions are the executor's commands mapped back through the adapters, or a teleoperation topic
+(--action-source /leader/joint_states). See pi0fast_ros/recording/dataset_export.py.
 """
 
 import argparse
