@@ -89,7 +89,7 @@ def raw_image(rgb, t_ns):
 
 def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 'wrist'),
               camera_gap=None, joint_states=True, commands=True, leader=False, nan_command=None,
-              instructions=()):
+              instructions=(), config_text=None):
     """
     Write a rollout bag; returns {topic: [(t_ns, stamp_ns, value)]} of what it wrote.
 
@@ -97,8 +97,12 @@ def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 
     leader: also record /leader/joint_states (a teleoperation leader arm), 50 Hz.
     nan_command: index of a command whose values are NaN (a broken executor).
     instructions: [(time_s, text)] published on /policy_node/instruction during the rollout.
+    config_text: the config file text the recorder stores (pi0fast.config), if any.
     """
-    bag = RolloutBagWriter(path, {'pi0fast.instruction': instruction})
+    meta = {'pi0fast.instruction': instruction}
+    if config_text is not None:
+        meta['pi0fast.config'] = config_text
+    bag = RolloutBagWriter(path, meta)
     written = {}
 
     def put(topic, msgtype, t_ns, stamp, msg, value):

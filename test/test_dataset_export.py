@@ -204,6 +204,17 @@ def test_teleop_actions_come_from_the_leader_topic(tmp_path):
                                    rtol=1e-6)
 
 
+def test_a_bag_recorded_with_other_adapters_is_refused(tmp_path, capsys):
+    config = db.write_config(tmp_path / 'robot.yaml')
+    db.write_bag(tmp_path / 'same', seconds=1.0, config_text=db.CONFIG)
+    assert run([tmp_path / 'same'], tmp_path / 'ds', config) == 0
+    other = db.CONFIG.replace('scale: [2.0]', 'scale: [3.0]')
+    db.write_bag(tmp_path / 'other', seconds=1.0, config_text=other)
+    assert run([tmp_path / 'other'], tmp_path / 'ds2', config) == 2
+    assert 'joints or adapters differ' in capsys.readouterr().err
+    assert not (tmp_path / 'ds2').exists()
+
+
 def test_an_instruction_change_starts_a_new_episode(tmp_path):
     config = db.write_config(tmp_path / 'robot.yaml')
     db.write_bag(tmp_path / 'bag', seconds=2.0, instruction='reach left',

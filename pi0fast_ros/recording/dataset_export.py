@@ -34,7 +34,8 @@ from . import lerobot_format as fmt
 from . import lerobot_stats as stats
 from .dataset_episode import PlannedEpisode, write_episode
 from .dataset_frames import sample_frames, split_by_task
-from .dataset_inputs import ExportError, read_embodiment, read_streams, task_timeline
+from .dataset_inputs import check_recorded_config, ExportError, read_embodiment, read_streams
+from .dataset_inputs import task_timeline
 from .recover import bag_in_use, is_unfinished
 from .rollout import load_rollout
 
@@ -78,6 +79,7 @@ def plan_bag(bag, emb, options):
     """Return ([PlannedEpisode], report dict) for one bag; raises ExportError if unusable."""
     _check_bag(bag)
     rollout = load_rollout(bag)
+    check_recorded_config(rollout, emb, bag)
     streams = read_streams(pathlib.Path(bag), rollout, emb, options.action_source)
     times, ids, texts = task_timeline(rollout, bag, options.task)
     min_frames = _min_frames(options, rollout)

@@ -55,6 +55,11 @@ class Embodiment:
     state_names: tuple        # joint_states names forming the state (robot side)
     chain: object             # AdapterChain
     cameras: dict             # feature key -> camera topic (relative)
+    adapter_spec: dict = dataclasses.field(default_factory=dict)
+
+    def meaning(self):
+        """What decides the numbers of state and action: names and the adapter spec."""
+        return (self.action_names, self.robot_names, self.state_names, self.adapter_spec)
 
 
 def _section(doc, node):
@@ -74,7 +79,8 @@ def read_embodiment(config_file):
     names = tuple(policy.get('action_joint_names') or shared.get('action_joint_names') or ())
     if not names:
         raise ExportError(f'{config_file}: no action_joint_names')
-    chain = build_adapter_chain(load_adapter_spec(config_file, 'policy_node'), names)
+    spec = load_adapter_spec(config_file, 'policy_node')
+    chain = build_adapter_chain(spec, names)
     robot = tuple(chain.robot_names(names))
     slots = list(policy.get('camera_slots') or [])
     topics = list(policy.get('camera_topics') or [])
@@ -83,7 +89,28 @@ def read_embodiment(config_file):
     cameras = {(s if s.startswith(IMAGE_PREFIX) else IMAGE_PREFIX + s): t.strip('/')
                for s, t in zip(slots, topics)}
     state = tuple(policy.get('state_joint_names') or robot)
-    return Embodiment(names, robot, state, chain, cameras)
+    return Embodiment(names, robot, state, chain, cameras, spec)
+
+
+def check_recorded_config(rollout, emb, bag):
+    """Refuse a bag recorded with a config whose joints or adapters differ from emb's."""
+    import tempfile
+    text = str(rollout.metadata.get('pi0fast.config') or '')
+    if not text.strip():
+        return
+    with tempfile.NamedTemporaryFile('w', suffix='.yaml') as f:
+        f.write(text)
+        f.flush()
+        try:
+            recorded = read_embodiment(f.name)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return      # not a config this exporter reads; nothing to compare against
+    if recorded.meaning() != emb.meaning():
+        raise ExportError(
+            f'{bag}: recorded with a config whose joints or adapters differ from --config '
+            f'(recorded: {recorded.action_names}, adapters {recorded.adapter_spec}; given: '
+            f'{emb.action_names}, adapters {emb.adapter_spec}); the actions would change '
+            'meaning: pass the config the bag was recorded with')
 
 
 def _by_name(names, wanted, what, bag, topic):
