@@ -95,6 +95,8 @@ def read_embodiment(config_file):
 def check_recorded_config(rollout, emb, bag):
     """Refuse a bag recorded with a config whose joints or adapters differ from emb's."""
     import tempfile
+
+    import yaml
     text = str(rollout.metadata.get('pi0fast.config') or '')
     if not text.strip():
         return
@@ -103,7 +105,7 @@ def check_recorded_config(rollout, emb, bag):
         f.flush()
         try:
             recorded = read_embodiment(f.name)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError):
             return      # not a config this exporter reads; nothing to compare against
     if recorded.meaning() != emb.meaning():
         raise ExportError(
