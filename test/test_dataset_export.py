@@ -189,6 +189,13 @@ def test_refuses_an_existing_dataset_unless_append(exported, tmp_path):
     assert last['index'].to_pylist()[0] == episodes[2]['dataset_to_index']
 
 
+def test_rollout_reads_the_robot_joint_states_not_the_leader(tmp_path):
+    from pi0fast_ros.recording.rollout import load_rollout
+    written = db.write_bag(tmp_path / 'demo', seconds=1.0, commands=False, leader=True)
+    rollout = load_rollout(tmp_path / 'demo')
+    assert len(rollout.joint_states) == len(written['/joint_states']) == 100
+
+
 def test_teleop_actions_come_from_the_leader_topic(tmp_path):
     config = db.write_config(tmp_path / 'robot.yaml')
     db.write_bag(tmp_path / 'demo', seconds=1.0, commands=False, leader=True)
