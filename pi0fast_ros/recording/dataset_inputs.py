@@ -190,7 +190,7 @@ def read_streams(bag, rollout, emb, action_source='commands'):
         if source is None:
             raise ExportError(f'{bag}: action source {action_source} was not recorded '
                               f'(topics: {sorted(topics)})')
-    # rollout.joint_states merges every */joint_states topic: read the robot's own here.
+    # the robot's joint_states (never the action source, a leader arm's joint_states)
     js_topic = _find_topic([t for t, ty in topics.items()
                             if ty.endswith('JointState') and t != source],
                            'joint_states', bag, 'joint states')
