@@ -58,7 +58,7 @@ class Embodiment:
     adapter_spec: dict = dataclasses.field(default_factory=dict)
 
     def meaning(self):
-        """What decides the numbers of state and action: names and the adapter spec."""
+        """Return what decides the numbers of state and action: names and the adapter spec."""
         return (self.action_names, self.robot_names, self.state_names, self.adapter_spec)
 
 
