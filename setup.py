@@ -30,7 +30,7 @@ def _version():
 # these; `pip install .[core]` gives it to users without ROS. rclpy and the message packages
 # come from ROS itself (apt or the ros-jazzy-* wheels) and are not pip requirements here.
 CORE = ['numpy', 'scipy', 'torch', 'tokenizers', 'safetensors', 'pyyaml']
-TOOLS = ['rosbags', 'matplotlib', 'opencv-python-headless']
+TOOLS = ['rosbags', 'matplotlib', 'opencv-python-headless', 'pyarrow', 'av', 'pandas']
 
 setup(
     name=PACKAGE,
@@ -64,6 +64,7 @@ setup(
             'pi0fast-provenance = pi0fast_ros.tools.provenance:main',
             'pi0fast-recover-bag = pi0fast_ros.tools.recover_bag:main',
             'pi0fast-fit-tokenizer = pi0fast_ros.tools.fit_tokenizer:main',
+            'pi0fast-export-dataset = pi0fast_ros.tools.export_dataset:main',
             'pi0fast-train-demo = pi0fast_ros.tools.train_demo:main',
         ],
     },

@@ -58,6 +58,8 @@ PARAMETERS = (
      '(created if missing; ~ expands).'),
     ('topics', Parameter.Type.STRING_ARRAY, 'Topics to record (relative names resolve in the '
      'node namespace).'),
+    ('extra_topics', Parameter.Type.STRING_ARRAY, 'More topics to record, e.g. a teleoperation '
+     'leader arm (set by the teleop_topic launch argument).'),
     ('autostart', False, 'Start a rollout at start-up.'),
     ('instruction_starts_rollout', True, 'A new instruction closes the open rollout and starts '
      'the next one (also when stopped).'),
@@ -115,7 +117,8 @@ class RolloutRecorderNode(Node):
         for name, default, text, *span in PARAMETERS:
             limits = {'min_value': span[0][0], 'max_value': span[0][1]} if span else {}
             p[name] = declare(self, name, default, text, read_only=True, **limits)
-        p['topics'] = [self.resolve_topic_name(t) for t in (p['topics'] or []) if t]
+        topics = list(p['topics'] or []) + list(p['extra_topics'] or [])
+        p['topics'] = list(dict.fromkeys(self.resolve_topic_name(t) for t in topics if t))
         if not p['topics']:
             raise StartupError('rollout_recorder: topics is empty; list the topics to record')
         self.p = p

@@ -224,8 +224,13 @@ def load_rollout(path):
     collector = _Collector()
     with AnyReader([path], default_typestore=TYPESTORE) as reader:
         topics = {c.topic: c.msgtype for c in reader.connections}
+        # The robot's joint_states, not a teleoperation leader's (<ns>/leader/joint_states).
+        states = [t for t in topics if _role(t) == 'joint_states']
+        depth = min((t.count('/') for t in states), default=0)
         wanted = [c for c in reader.connections
-                  if _role(c.topic) or c.msgtype in IMAGE_TYPES]
+                  if (_role(c.topic) and not (_role(c.topic) == 'joint_states'
+                                              and c.topic.count('/') > depth))
+                  or c.msgtype in IMAGE_TYPES]
         for conn, t, raw in reader.messages(connections=wanted):
             collector.add(conn.topic, conn.msgtype, t, reader.deserialize(raw, conn.msgtype))
     rows = collector.rows
