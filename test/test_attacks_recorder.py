@@ -30,7 +30,7 @@ import subprocess
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from harness import wait_for
+from harness import Probe, wait_for
 from pi0fast_ros.recording.recover import recover_bag
 import pytest
 from sensor_msgs.msg import JointState
@@ -188,10 +188,28 @@ def test_every_bag_begins_with_the_instruction_it_ran_under(spawn, probe, tmp_pa
     prepare_clients(probe)
     node = recorder(spawn, tmp_path, autostart=True)
     assert node.wait_for_output('rollout 1 recording', 30), node.output()
-    # A policy node that comes up after the recorder publishes its instruction at once.
-    pub = probe.publisher(String, 'policy_node/instruction', LATCHED)
-    pub.publish(String(data='wave'))
-    assert node.wait_for_output("instruction 'wave'", 20), node.output()
+    # A policy node that comes up after the recorder (a new DDS participant) publishes its
+    # instruction at once, before discovery has matched it with the recorder's subscriptions.
+    late = Probe('late_policy')
+    try:
+        late.publisher(String, 'policy_node/instruction', LATCHED).publish(String(data='wave'))
+        assert node.wait_for_output("instruction 'wave'", 20), node.output()
+        _two_rollouts(probe)
+    finally:
+        late.close()
+    bags = sorted(p for p in (tmp_path / 'rollouts').iterdir() if p.is_dir())
+    assert len(bags) == 2, bags
+    for bag in bags:
+        messages = read_bag(bag)
+        instructions = [m.data for topic, _, m in messages
+                        if topic == '/policy_node/instruction']
+        # Before: the first bag had no instruction message (1 of 4 demo bags).
+        assert instructions == ['wave'], (bag, instructions)
+        assert custom_data(bag)['pi0fast.instruction'] == 'wave'
+
+
+def _two_rollouts(probe):
+    """Record joint states into the open rollout, stop, start the next, record, stop."""
     js = probe.publisher(JointState, 'joint_states')
     count = {'n': 0}
 
@@ -203,15 +221,6 @@ def test_every_bag_begins_with_the_instruction_it_ran_under(spawn, probe, tmp_pa
     assert trigger(probe, 'rollout_recorder/start', 'already recording to ').success
     publish_until(probe, js, joint_state, lambda: count['n'] >= 60)
     assert trigger(probe, 'rollout_recorder/stop', 'not recording').success
-    bags = sorted(p for p in (tmp_path / 'rollouts').iterdir() if p.is_dir())
-    assert len(bags) == 2, bags
-    for bag in bags:
-        messages = read_bag(bag)
-        instructions = [m.data for topic, _, m in messages
-                        if topic == '/policy_node/instruction']
-        # Before: the first bag had no instruction message (1 of 4 demo bags).
-        assert instructions == ['wave'], (bag, instructions)
-        assert custom_data(bag)['pi0fast.instruction'] == 'wave'
 
 
 @ROS
