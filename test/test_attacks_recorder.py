@@ -31,13 +31,17 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from harness import Probe, wait_for
+from pi0fast_ros.recording.bag_writer import TYPESTORE
 from pi0fast_ros.recording.recover import recover_bag
+from pi0fast_ros.recording.rollout import load_rollout
+from pi0fast_ros.tools import plot_rollout, provenance
 import pytest
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from test_recorder_node import (custom_data, LATCHED, MODULE, prepare_clients, publish_until,
                                 read_bag, trigger)
+from test_recorder_rollout import RolloutBuilder, status, T0
 
 ROS = pytest.mark.ros
 
@@ -244,3 +248,32 @@ def test_messages_larger_than_the_queue_are_dropped_counted_and_said_once(spawn,
     (bag,) = (tmp_path / 'rollouts').iterdir()
     sizes = {len(m.name) for topic, _, m in read_bag(bag) if topic == '/joint_states'}
     assert sizes == {1}, sizes
+
+
+def _undecodable(msgtype, msg, good, bad):
+    """Serialize msg, then swap the UTF-8 text `good` for the same number of invalid bytes."""
+    data = bytes(TYPESTORE.serialize_cdr(msg, msgtype))
+    assert data.count(good) == 1 and len(good) == len(bad)
+    return data.replace(good, bad)
+
+
+def test_a_message_our_tools_cannot_decode_is_skipped_and_counted(tmp_path, capsys):
+    # Before: UnicodeDecodeError out of pi0fast-plot-rollout and pi0fast-provenance.
+    builder = RolloutBuilder(tmp_path / 'bag')
+    string = 'std_msgs/msg/String'
+    builder.bag.add_topic('/r/policy_node/instruction', string)
+    builder.bag.write('/r/policy_node/instruction', T0, _undecodable(
+        string, TYPESTORE.types[string](data='wave'), b'wave', b'\xffwa\xfe'))
+    builder.bag.write('/r/executor_node/status', T0 + 1, _undecodable(
+        'diagnostic_msgs/msg/DiagnosticArray', status(T0, {'state': 'tracking_x'}),
+        b'tracking_x', b'\xc3(\xa0\xa1tracki'))
+    builder.build()
+    rollout = load_rollout(tmp_path / 'bag')
+    assert {topic: n for topic, (n, _) in rollout.unreadable.items()} == {
+        '/r/policy_node/instruction': 1, '/r/executor_node/status': 1}
+    assert len(rollout.ticks) == 60 and rollout.instructions == []
+    assert plot_rollout.main([str(tmp_path / 'bag'), '-o', str(tmp_path / 'plot.png')]) == 0
+    assert 'skipped 2 unreadable message(s)' in capsys.readouterr().err
+    assert provenance.main([str(tmp_path / 'bag'), '--index', '3']) == 0
+    captured = capsys.readouterr()
+    assert 'skipped 2 unreadable message(s)' in captured.err and '1/1 commands' in captured.out

@@ -204,3 +204,14 @@ def test_provenance_cli_prints_the_chain_and_fails_on_a_broken_one(rollout_bag, 
     RolloutBuilder(tmp_path / 'broken', drop=['/r/action_chunk']).build()
     assert provenance.main([str(tmp_path / 'broken'), '--index', '3']) == 1
     assert 'PROBLEM: action_chunk' in capsys.readouterr().out
+
+
+def test_plot_rollout_points_an_unfinished_bag_to_recover_bag(tmp_path, capsys):
+    bag = RolloutBagWriter(tmp_path / 'open', {})
+    bag.add_topic('/r/joint_states', 'sensor_msgs/msg/JointState')
+    bag.abort()                            # as a recorder that crashed leaves it
+    assert plot_rollout.main([str(tmp_path / 'open')]) == 2
+    err = capsys.readouterr().err
+    assert 'unfinished bag' in err and f'pi0fast-recover-bag {tmp_path / "open"}' in err
+    assert provenance.main([str(tmp_path / 'open')]) == 2
+    assert 'pi0fast-recover-bag' in capsys.readouterr().err

@@ -65,6 +65,8 @@ def main(argv=None):
     except FileNotFoundError as exc:
         print(f'pi0fast-provenance: {exc}', file=sys.stderr)
         return 2
+    if rollout.unreadable:
+        print(f'pi0fast-provenance: {rollout.unreadable_summary()}', file=sys.stderr)
     n = len(rollout.commands)
     if not n:
         print(f'pi0fast-provenance: {args.bag} has no joint_commands', file=sys.stderr)
