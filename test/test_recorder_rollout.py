@@ -23,7 +23,8 @@ or broken on purpose. test_graph_bringup.py does the same on a bag the real grap
 import cv2
 import numpy as np
 from pi0fast_ros.recording.bag_writer import RolloutBagWriter, TYPESTORE
-from pi0fast_ros.recording.provenance import find_tick, sample_indices, trace_command
+from pi0fast_ros.recording.provenance import (find_tick, moving_indices, sample_indices,
+                                              trace_command)
 from pi0fast_ros.recording.rollout import load_rollout, parse_floats
 from pi0fast_ros.tools import plot_rollout, provenance
 import pytest
@@ -215,3 +216,16 @@ def test_plot_rollout_points_an_unfinished_bag_to_recover_bag(tmp_path, capsys):
     assert 'unfinished bag' in err and f'pi0fast-recover-bag {tmp_path / "open"}' in err
     assert provenance.main([str(tmp_path / 'open')]) == 2
     assert 'pi0fast-recover-bag' in capsys.readouterr().err
+
+
+def test_provenance_traces_commands_from_the_middle_of_the_rollout(rollout_bag, capsys):
+    # Before: the demo traced only the last command, a hold after the end of the rollout.
+    bag, _ = rollout_bag
+    rollout = load_rollout(bag)
+    indices = moving_indices(rollout, 3)
+    states = [rollout.ticks.state[find_tick(rollout, i)] for i in indices]
+    assert len(indices) == 3 and set(states) <= {'tracking', 'blending'}, states
+    assert indices[0] < len(rollout.commands) // 4 and indices[-1] > len(rollout.commands) // 2
+    assert provenance.main([str(bag), '--moving', '3']) == 0
+    out = capsys.readouterr().out
+    assert '3/3 commands traced' in out and 'holding' not in out
