@@ -38,7 +38,6 @@ from pi0fast_ros.tools import plot_rollout, provenance
 import pytest
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
-from std_srvs.srv import Trigger
 from test_recorder_node import (custom_data, LATCHED, MODULE, prepare_clients, publish_until,
                                 read_bag, trigger)
 from test_recorder_rollout import RolloutBuilder, status, T0
@@ -79,11 +78,11 @@ def recorder(spawn, tmp_path, wrapper=(), **params):
 
 
 def recorder_status(diagnostics, level=None):
-    """The last /diagnostics status of rollout_recorder (at `level`, if given), or None."""
+    """Return the last /diagnostics status of rollout_recorder (at `level`, if given), or None."""
     for _, msg in reversed(list(diagnostics)):
-        for status in msg.status:
-            if status.name.endswith('rollout_recorder') and level in (None, status.level):
-                return status
+        for entry in msg.status:
+            if entry.name.endswith('rollout_recorder') and level in (None, entry.level):
+                return entry
     return None
 
 
