@@ -30,7 +30,7 @@ def test_a_failed_node_is_explained_on_the_terminal_and_the_bag_still_plotted(tm
     checkpoint.mkdir()
     (checkpoint / 'config.json').write_text('{')          # the policy node cannot start
     env = {**os.environ, 'PI0FAST_DEMO_CHECKPOINT': str(checkpoint),
-           'PI0FAST_DEMO_SECONDS': '20'}
+           'PI0FAST_DEMO_SECONDS': '120'}   # ends early: the node fails
     env.setdefault('PI0FAST_VENV', str(REPO / '.venv'))
     run = subprocess.run(['bash', str(REPO / 'scripts' / 'demo.sh')], env=env, cwd=REPO,
                          capture_output=True, text=True, timeout=600)

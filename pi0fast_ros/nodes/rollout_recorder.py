@@ -320,7 +320,7 @@ class RolloutRecorderNode(Node):
         # A start that fails again for the same reason (under a new bag name) is no news.
         key = failed or self._start_reason
         if problem and key != self._problem_key:
-            self.get_logger().error(f'rollout_recorder: {problem}')
+            self.get_logger().error(problem)
         self._problem, self._problem_key = problem, key
         drops = self.sink.drops[DROP_QUEUE_FULL]
         dropping = drops > self._drops_seen
