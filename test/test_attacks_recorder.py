@@ -189,8 +189,12 @@ def test_an_instruction_flood_opens_at_most_one_bag_per_min_rollout_s(spawn, pro
 @ROS
 def test_every_bag_begins_with_the_instruction_it_ran_under(spawn, probe, tmp_path):
     prepare_clients(probe)
-    node = recorder(spawn, tmp_path, autostart=True)
+    description = probe.publisher(String, 'robot_description', LATCHED)
+    description.publish(String(data='<robot/>'))     # latched, published once before
+    node = recorder(spawn, tmp_path, autostart=True,
+                    topics=['joint_states', 'policy_node/instruction', 'robot_description'])
     assert node.wait_for_output('rollout 1 recording', 30), node.output()
+    assert node.wait_for_output('recording /robot_description', 30), node.output()
     # A policy node that comes up after the recorder (a new DDS participant) publishes its
     # instruction at once, before discovery has matched it with the recorder's subscriptions.
     late = Probe('late_policy')
@@ -209,6 +213,9 @@ def test_every_bag_begins_with_the_instruction_it_ran_under(spawn, probe, tmp_pa
         # Before: the first bag had no instruction message (1 of 4 demo bags).
         assert instructions == ['wave'], (bag, instructions)
         assert custom_data(bag)['pi0fast.instruction'] == 'wave'
+        # Every latched topic's last message is carried into each new bag, once.
+        assert [m.data for topic, _, m in messages if topic == '/robot_description'] == \
+            ['<robot/>'], bag
 
 
 def _two_rollouts(probe):

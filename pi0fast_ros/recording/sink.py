@@ -135,7 +135,8 @@ class RolloutSink:
         if not self.recording:
             return False
         if self.failed:
-            self.drops[DROP_BAG_FAILED] += 1
+            with self._lock:
+                self.drops[DROP_BAG_FAILED] += 1
             return False
         return self._enqueue(('msg', topic, msgtype, qos, t_ns, data), len(data))
 
@@ -195,9 +196,9 @@ class RolloutSink:
             if kind == 'msg':
                 with self._lock:
                     self._queued_bytes -= item[-1]
-                if bag is None:
-                    self.drops[DROP_BAG_FAILED] += 1
-                else:
+                    if bag is None:
+                        self.drops[DROP_BAG_FAILED] += 1
+                if bag is not None:
                     bag = self._guard(bag, 'writing to the bag', self._write, bag, *item[1:-1])
             elif kind == 'meta' and bag is not None:
                 meta.update(item[1])
