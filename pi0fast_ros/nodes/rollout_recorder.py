@@ -53,11 +53,11 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from .common import declare, make_status, run_node, StartupError
-from .topic_types import discovered_types, message_class
+from .recorder_topics import RecordedTopics
 from ..recording.bag_writer import make_qos, TYPESTORE
 from ..recording.metadata import new_rollout_dir, rollout_metadata
 from ..recording.recover import BagRecoveryError, find_unfinished, recover_bag
-from ..recording.sink import BagError, DROP_QUEUE_FULL, RolloutSink
+from ..recording.sink import BagError, Closed, DROP_QUEUE_FULL, RolloutSink
 
 STRING = 'std_msgs/msg/String'
 # (name, default, description[, (min, max)]); every one is read-only (a restart applies it).
@@ -111,7 +111,8 @@ class RolloutRecorderNode(Node):
             if unfinished:
                 threading.Thread(target=self._recover, args=(unfinished,), daemon=True,
                                  name='bag_recovery').start()
-        self._subscribed = {}        # resolved topic -> (type name, rosbags qos list, latched)
+        self.recorded = RecordedTopics(self, self.p['topics'], self._on_message,
+                                       self._on_replaced)
         self._carried = {}           # latched topic -> its last raw message, for each new bag
         self._skip_once = {}         # topic -> text/bytes already copied into the new bag
         self._instruction = ''
@@ -121,6 +122,7 @@ class RolloutRecorderNode(Node):
         self._recorded_instruction = None   # instruction text already in the open bag
         self._rollouts, self._started_at, self._coalesced = 0, None, 0
         self._rollover_at = None     # monotonic time of a coalesced rollover
+        self._record_from_ns = 0     # system time: messages received earlier are not recorded
         self._problem, self._problem_key = '', ''
         self._start_error, self._start_reason = '', ''
         self._drops_seen, self._dropping = 0, False
@@ -129,10 +131,10 @@ class RolloutRecorderNode(Node):
         self.create_subscription(String, self.p['instruction_topic'], self._on_instruction,
                                  INSTRUCTION_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_timer(self.p['discovery_period_s'], self._discover)
+        self.create_timer(self.p['discovery_period_s'], self.recorded.discover)
         self.create_timer(1.0, self._publish_diagnostics)
         self.create_timer(0.1, self._check_rollover)
-        self._discover()
+        self.recorded.discover()
         if self.p['autostart']:
             self._start_rollout()
 
@@ -147,35 +149,9 @@ class RolloutRecorderNode(Node):
         self.p = p
 
     # -- topics --------------------------------------------------------------------------
-    def _discover(self):
-        for topic in self.p['topics']:
-            if topic in self._subscribed:
-                continue
-            types = [t for t in discovered_types(self, topic) if t in TYPESTORE.fielddefs]
-            if types:
-                infos = [i for i in self.get_publishers_info_by_topic(topic)
-                         if i.topic_type == types[0]]
-                # Not before a publisher is known: its QoS decides ours (a topic seen only
-                # through a subscription would get a volatile one, missing latched messages).
-                if infos:
-                    self._subscribe(topic, types[0], infos)
-
-    def _subscribe(self, topic, type_name, infos):
-        reliable = bool(infos) and all(
-            i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
-        latched = bool(infos) and all(
-            i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
-        qos = QoSProfile(depth=100 if not latched else 1,
-                         reliability=ReliabilityPolicy.RELIABLE if reliable
-                         else ReliabilityPolicy.BEST_EFFORT,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL if latched
-                         else DurabilityPolicy.VOLATILE)
-        offered = [make_qos('reliable' if reliable else 'best_effort',
-                            'transient_local' if latched else 'volatile', qos.depth)]
-        self._subscribed[topic] = (type_name, offered, latched)
-        self.create_subscription(message_class(type_name), topic,
-                                 lambda data, t=topic: self._on_message(t, data), qos, raw=True)
-        self.get_logger().info(f'recording {topic} [{type_name}]')
+    def _on_replaced(self, topic, type_name, last):
+        """Skip the last message once more: a replaced latched subscription repeats it."""
+        self._skip_once.setdefault(topic, _content(type_name, last))
 
     def _recover(self, bags):
         log = rclpy.logging.get_logger('pi0fast_ros.recorder')
@@ -194,10 +170,13 @@ class RolloutRecorderNode(Node):
             log.warning(f'recovered unfinished bag {bag} (left by a recorder that did not '
                         f'close it): {report.summary()}')
 
-    def _on_message(self, topic, data):
-        type_name, offered, latched = self._subscribed[topic]
+    def _on_message(self, topic, data, info=None):
+        entry = self.recorded.received(topic, data)
+        type_name, offered, latched = entry.type_name, entry.offered, entry.latched
         if latched and topic != self._instruction_topic:
             self._carried[topic] = (topic, type_name, offered, data)
+        if info and info.get('received_timestamp', 0) < self._record_from_ns:
+            return          # arrived before a start from idle (taken while the bag opened)
         if topic in self._skip_once and self._skip_once.pop(topic) == _content(type_name, data):
             return          # already in this bag: copied in when it opened
         if self.sink.put(topic, type_name, offered, self._now_ns(), data) and \
@@ -231,8 +210,7 @@ class RolloutRecorderNode(Node):
                 self._coalesced += 1
                 self._rollover_at = due     # _check_rollover starts the next rollout then
                 return
-            self._stop_rollout()
-            self._start_rollout()
+            self._start_rollout(rollover=self._stop_rollout() is not None)
 
     def _check_rollover(self):
         if self._rollover_at is None or time.monotonic() < self._rollover_at:
@@ -243,11 +221,12 @@ class RolloutRecorderNode(Node):
             return          # changed and changed back: the open bag is still the right one
         self.get_logger().info(f'{coalesced} instruction change(s) within min_rollout_s '
                                f'({self.p["min_rollout_s"]} s) coalesced into one rollover')
-        self._stop_rollout()
-        self._start_rollout()
+        self._start_rollout(rollover=self._stop_rollout() is not None)
 
-    def _start_rollout(self):
+    def _start_rollout(self, rollover=False):
         """Open the next bag; return (path, '') or (None, the reason it could not be)."""
+        # From idle, the bag holds what arrives from now on; a rollover keeps the stream whole.
+        self._record_from_ns = 0 if rollover else time.time_ns()
         path = new_rollout_dir(self.p['output_dir'])
         meta = rollout_metadata(
             instruction=self._instruction, checkpoint=self.p['checkpoint'],
@@ -277,7 +256,10 @@ class RolloutRecorderNode(Node):
         return path, ''
 
     def _stop_rollout(self):
-        closed = self.sink.stop()
+        try:
+            closed = self.sink.stop()
+        except TimeoutError as exc:     # the writer thread is stuck in the disk
+            closed = Closed(self.sink.path, {}, str(exc))
         self._bag_instruction = None
         if closed is None:
             return None
@@ -340,8 +322,8 @@ class RolloutRecorderNode(Node):
                   **{f'dropped.{k}': v for k, v in self.sink.drops.items()},
                   'queued': self.sink.queued(), 'queued_bytes': self.sink.queued_bytes(),
                   'instruction_changes_coalesced': self._coalesced,
-                  'topics_subscribed': len(self._subscribed),
-                  'topics_missing': [t for t in self.p['topics'] if t not in self._subscribed],
+                  'topics_subscribed': len(self.recorded.entries),
+                  'topics_missing': self.recorded.missing(),
                   'last_error': self.sink.last_error or self._start_error,
                   'bags_recovered': len(self._recovery['recovered']),
                   'bags_unrecoverable': self._recovery['failed']}

@@ -113,17 +113,22 @@ class RolloutSink:
 
         first_messages are (topic, type, qos, t_ns, data) written first.
         """
+        done, result = threading.Event(), {}
         with self._lock:
             if self.recording:
                 raise RuntimeError(f'already recording to {self.path}')
             self.recording, self.failed, self.path = True, '', pathlib.Path(path)
-        result = self._request('open', self.path, dict(metadata), t_ns, timeout=timeout)
+            # Queued under the lock, with the first messages: no put() can come before them.
+            self._queue.put(('open', self.path, dict(metadata), t_ns, list(first_messages),
+                             done, result))
+        try:
+            self._wait(done, 'open', timeout)
+        except TimeoutError as exc:
+            result.update(error=str(exc), reason=f'the disk did not answer within {timeout} s')
         if result.get('error'):
             with self._lock:
                 self.recording = False
             raise BagError(result['error'], result['reason'])
-        for item in first_messages:
-            self._enqueue(('msg',) + tuple(item), len(item[4]))
 
     def update_metadata(self, metadata, t_ns):
         """Replace metadata entries of the open bag (e.g. the instruction, once known)."""
@@ -177,9 +182,12 @@ class RolloutSink:
     def _request(self, kind, *args, timeout):
         done, result = threading.Event(), {}
         self._queue.put((kind, *args, done, result))
+        self._wait(done, kind, timeout)
+        return result
+
+    def _wait(self, done, kind, timeout):
         if not done.wait(timeout):
             raise TimeoutError(f'the bag {self.path}: {kind} did not finish within {timeout} s')
-        return result
 
     # -- the writer thread ----------------------------------------------------------------
     def _run(self):
@@ -248,12 +256,14 @@ class RolloutSink:
             LOG.warning('this rosbags version offers no chunk flush: a recorder crash loses the '
                         'messages of the unfinished chunk (up to 1 MiB)')
 
-    def _open(self, path, metadata, t_ns, done, result):
+    def _open(self, path, metadata, t_ns, first_messages, done, result):
         bag = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             bag = RolloutBagWriter(path, metadata, compress=self._compress)
             self._write_metadata(bag, metadata, t_ns)
+            for item in first_messages:
+                self._write(bag, *item)
         except Exception as exc:    # noqa: B902 - reported to start()'s caller
             if bag is not None:
                 self._fail(bag, 'opening the bag', exc)
