@@ -247,7 +247,7 @@ def test_messages_larger_than_the_queue_are_dropped_counted_and_said_once(spawn,
                          timeout=60), node.output()
     publish_until(probe, js, lambda: JointState(name=['a'], position=[1.0]), lambda: False,
                   timeout=1.0)
-    assert node.output().count('dropping messages') == 1, node.output()
+    assert node.output().count('dropping messages: the queue') == 1, node.output()
     status = recorder_status(diagnostics)
     assert status.level == DiagnosticStatus.WARN, status
     assert node.stop() == 0, node.output()

@@ -16,7 +16,9 @@
 
 import json
 import pathlib
+import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 from harness import CONFIG_DIR, wait_for
 from pi0fast_ros.recording.bag_writer import TYPESTORE
 import pytest
@@ -218,3 +220,25 @@ def test_a_killed_recorder_loses_at_most_its_last_flush_and_the_next_start_recov
     assert 'complete chunks' in data['pi0fast.recovery']
     assert (bag / f'{bag.name}.mcap.unfinished').is_file()
     assert again.stop() == 0, again.output()
+
+
+def test_a_publisher_that_appears_later_is_recorded_from_its_first_message(
+        spawn, probe, tmp_path):
+    # Before: a topic was subscribed only at the discovery tick after its publisher appeared,
+    # so the policy's first chunk_info (published at once) was missing from every demo bag.
+    node = start_recorder(spawn, tmp_path, autostart=True, discovery_period_s=5.0,
+                          topics=['policy_node/chunk_info'])
+    assert node.wait_for_output('recording /policy_node/chunk_info', 30), node.output()
+    assert wait_for(lambda: probe.node.get_subscriptions_info_by_topic(
+        '/policy_node/chunk_info'), 20)
+    pub = probe.publisher(DiagnosticArray, 'policy_node/chunk_info')
+    first = DiagnosticArray()
+    first.header.stamp.sec = 42
+    time.sleep(0.3)            # as the policy node: publisher first, first message soon after
+    pub.publish(first)
+    time.sleep(1.0)            # the message reaches the bag's queue (stop closes after it)
+    assert trigger(probe, 'rollout_recorder/stop', 'not recording').success
+    (bag,) = (tmp_path / 'rollouts').iterdir()
+    stamps = [m.header.stamp.sec for topic, _, m in read_bag(bag)
+              if topic == '/policy_node/chunk_info']
+    assert stamps == [42], stamps

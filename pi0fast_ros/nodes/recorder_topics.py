@@ -15,11 +15,13 @@
 """
 The rollout recorder's raw subscriptions: one per configured topic, with a QoS that matches.
 
-A topic is subscribed as soon as it is on the graph. When its publishers are known, their QoS
-decides ours: reliable if all are, transient-local (latched, depth 1) if all are. A topic seen
-before any publisher (through another node's subscription, or the recorder's own instruction
-subscription) gets a provisional best-effort volatile subscription, which matches whatever
-publisher comes, so the first messages are not lost to discovery. When the publishers turn out
+A topic is subscribed as soon as it is on the graph, or at start-up if its name is one of the
+graph's documented topics (DOCUMENTED_TYPES). When its publishers are known, their QoS decides
+ours: reliable if all are, transient-local (latched, depth 1) if all are. A topic subscribed
+before any publisher (its type from the graph, e.g. another node's subscription, or from its
+name) gets a provisional best-effort volatile subscription, which matches whatever publisher
+comes, so a publisher's first messages are not lost to discovery (one published with another
+type than its name suggests is subscribed again with that type). When the publishers turn out
 to be latched, it is replaced by a transient-local one, which receives the latched message the
 provisional one could have missed (a message already recorded is not recorded twice: see
 `on_replaced`). For other publishers the provisional subscription stays (replacing it could
@@ -34,6 +36,20 @@ from .topic_types import discovered_types, message_class
 from ..recording.bag_writer import make_qos, TYPESTORE
 
 
+DIAGNOSTICS = 'diagnostic_msgs/msg/DiagnosticArray'
+# The graph's topics by name (docs/architecture.md). One of these is subscribed before it is on
+# the graph, so that even the first message of a publisher that appears later is recorded
+# (joint_commands is not here: its type is an executor parameter).
+DOCUMENTED_TYPES = (
+    ('/policy_node/chunk_info', DIAGNOSTICS), ('/executor_node/status', DIAGNOSTICS),
+    ('/diagnostics', DIAGNOSTICS), ('/action_chunk', 'trajectory_msgs/msg/JointTrajectory'),
+    ('/joint_states', 'sensor_msgs/msg/JointState'),
+    ('/policy_node/instruction', 'std_msgs/msg/String'),
+    ('/image_raw/compressed', 'sensor_msgs/msg/CompressedImage'),
+    ('/image_raw', 'sensor_msgs/msg/Image'),
+)
+
+
 @dataclasses.dataclass
 class Entry:
     """One recorded topic: its type, the QoS stored in the bag, and its subscription."""
@@ -44,6 +60,11 @@ class Entry:
     subscription: object
     provisional: bool          # subscribed before any publisher was known
     last: object = None        # last raw message while provisional
+
+
+def documented_type(topic):
+    """Return the type docs/architecture.md gives a topic of this name, or None."""
+    return next((t for suffix, t in DOCUMENTED_TYPES if topic.endswith(suffix)), None)
 
 
 def publisher_qos(infos):
@@ -73,15 +94,22 @@ class RecordedTopics:
             entry = self.entries.get(topic)
             if entry is not None and not entry.provisional:
                 continue
-            types = [t for t in discovered_types(self._node, topic) if t in TYPESTORE.fielddefs]
-            if not types:
-                continue
-            type_name = entry.type_name if entry else types[0]
-            infos = [i for i in self._node.get_publishers_info_by_topic(topic)
-                     if i.topic_type == type_name]
+            publishers = self._node.get_publishers_info_by_topic(topic)
+            published = [i.topic_type for i in publishers if i.topic_type in TYPESTORE.fielddefs]
+            if entry is not None and published and entry.type_name not in published:
+                # Assumed from its name, published with another type: subscribe to that one.
+                self._node.destroy_subscription(entry.subscription)
+                del self.entries[topic]
+                entry = None
             if entry is None:
-                self._subscribe(topic, type_name, infos)
-            elif infos:
+                seen = [t for t in discovered_types(self._node, topic) if t in TYPESTORE.fielddefs]
+                type_name = (published or seen or [documented_type(topic)])[0]
+                if type_name:
+                    self._subscribe(topic, type_name,
+                                    [i for i in publishers if i.topic_type == type_name])
+                continue
+            infos = [i for i in publishers if i.topic_type == entry.type_name]
+            if infos:
                 self._settle(topic, entry, infos)
 
     def received(self, topic, data):

@@ -19,7 +19,8 @@ Records the configured topics (cameras, joint_states, action_chunk, joint_comman
 executor_node/status, policy_node/chunk_info, policy_node/instruction, ...) as raw CDR bytes
 (`raw=True` subscriptions: rclpy's serialize_message can pad JointState/JointTrajectory with
 garbage that rosbags rejects), stamped with the ROS time of reception as rosbag2 does. A topic
-is subscribed once it appears on the graph, with its publisher's type and a compatible QoS.
+is subscribed once it appears on the graph, with its publisher's type and a compatible QoS
+(nodes/recorder_topics.py).
 
 A rollout starts with `~/start` (Trigger), at start-up (autostart) or when the instruction on
 `instruction_topic` changes (instruction_starts_rollout): the open bag is closed and a new one
@@ -60,6 +61,7 @@ from ..recording.recover import BagRecoveryError, find_unfinished, recover_bag
 from ..recording.sink import BagError, Closed, DROP_QUEUE_FULL, RolloutSink
 
 STRING = 'std_msgs/msg/String'
+DROPS_QUIET_S = 5.0     # no drop for this long: the queue keeps up again (said once)
 # (name, default, description[, (min, max)]); every one is read-only (a restart applies it).
 PARAMETERS = (
     ('output_dir', 'rollouts', 'Directory that receives one bag directory per rollout '
@@ -125,7 +127,7 @@ class RolloutRecorderNode(Node):
         self._record_from_ns = 0     # system time: messages received earlier are not recorded
         self._problem, self._problem_key = '', ''
         self._start_error, self._start_reason = '', ''
-        self._drops_seen, self._dropping = 0, False
+        self._drops_seen, self._dropping = 0, None   # monotonic time of the last new drop
         self.create_service(Trigger, '~/start', self._on_start)
         self.create_service(Trigger, '~/stop', self._on_stop)
         self.create_subscription(String, self.p['instruction_topic'], self._on_instruction,
@@ -304,15 +306,17 @@ class RolloutRecorderNode(Node):
         if problem and key != self._problem_key:
             self.get_logger().error(problem)
         self._problem, self._problem_key = problem, key
-        drops = self.sink.drops[DROP_QUEUE_FULL]
-        dropping = drops > self._drops_seen
-        if dropping and not self._dropping:
-            self.get_logger().warning(
-                f'dropping messages: the queue to the disk is full (max_queue_mb '
-                f'{self.p["max_queue_mb"]}); {drops} dropped so far (see /diagnostics)')
-        elif self._dropping and not dropping:
-            self.get_logger().info(f'no longer dropping messages ({drops} dropped in all)')
-        self._drops_seen, self._dropping = drops, dropping
+        drops, now = self.sink.drops[DROP_QUEUE_FULL], time.monotonic()
+        if drops > self._drops_seen:
+            if not self._dropping:
+                self.get_logger().warning(
+                    f'dropping messages: the queue to the disk is full (max_queue_mb '
+                    f'{self.p["max_queue_mb"]}); {drops} dropped so far (see /diagnostics)')
+            self._dropping, self._drops_seen = now, drops
+        elif self._dropping and now - self._dropping > DROPS_QUIET_S:
+            self._dropping = None
+            self.get_logger().info(f'the queue to the disk keeps up again ({drops} messages '
+                                   f'dropped in all)')
 
     def _publish_diagnostics(self):
         self._check_health()
