@@ -132,6 +132,7 @@ def test_chunk_info_names_every_input_used(rig):
     assert info['masked.observation.images.side'] == 'true'
     assert int(info['tokens']) > 0 and int(info['horizon']) == HORIZON
     assert float(info['overhead_ms']) >= 0.0
+    assert info['engine_path'].startswith('compact: verified against exact at warm-up (')
 
 
 def test_diagnostics_report_rates_latencies_ages_and_the_model(rig):
@@ -141,6 +142,10 @@ def test_diagnostics_report_rates_latencies_ages_and_the_model(rig):
     _, values = rig.node_status()
     assert (values['device'], values['dtype']) == ('cpu', 'torch.float32')
     assert values['engine_mode'] == 'compact'        # engine_mode auto on CPU
+    # The warm-up self-check ran: the path, and the comparison with exact that cleared it.
+    assert values['engine_path'].startswith('compact: verified against exact at warm-up (')
+    assert 'tokens equal; max |logit difference|' in values['engine_path']
+    assert 'engine_path compact: verified' in rig.node.output()
     assert (values['horizon'], values['action_dim']) == (str(HORIZON), '6')
     assert values['masked_slots'] == 'observation.images.side'
     assert int(values['chunks_published']) > 0
@@ -234,6 +239,8 @@ def test_callbacks_keep_being_served_while_the_model_runs(rig):
     (feeder_mod.NAN_JOINT, 'non_finite', "non-finite positions for ['shoulder_lift']",
      'joints'),
     (feeder_mod.BAD_ENCODING, 'bad_image', "unsupported encoding '16UC1'", 'front'),
+    (feeder_mod.HUGE_STATE, 'state_out_of_envelope', 'joint state outside the envelope',
+     'joints'),
 ])
 def test_bad_input_is_reported_and_gets_no_chunk(rig, mode, reason, text, bad_input):
     rig.wait_chunk_after(0)

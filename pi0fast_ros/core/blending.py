@@ -20,7 +20,9 @@ time. When a new chunk takes over, the command is ``w * old(t) + (1 - w) * new(t
 old-side weight ``w`` fading 1 -> 0 over ``blend_steps`` ticks along a schedule (linear,
 exponential or hard switch; see blend_rule.py, also for the optional step budget that slows
 the fade where the chunks disagree by more than they move). Joints in the hard mask (e.g.
-grippers) switch at once.
+grippers) switch at once from one chunk to the next; blending in from a held value (after a
+hold, a disable, or from the measured pose at start) moves them along the schedule too, so a
+gripper never jumps to where a chunk computed during the hold wants it.
 
 The "old" side is whatever was being commanded: a chunk, a blend still in progress (so a
 chunk arriving mid-blend never causes a jump), or a held value (after a hold). Once the old
@@ -55,10 +57,11 @@ class _ChunkSource:
 
 
 class _HeldSource:
-    def __init__(self, value, stamp_ns):
+    def __init__(self, value, stamp_ns, after_hold=True):
         self.value = np.array(value, dtype=np.float64)
         self.chunk = None
         self.stamp_ns = stamp_ns
+        self.after_hold = after_hold  # a value really held (not a collapsed blend of chunks)
 
     def sample(self, t_ns):
         return None
@@ -73,9 +76,10 @@ class _HeldSource:
 class _BlendSource:
     """``w * old(t) + (1 - w) * new(t)``; the weight advances once per tick (first sample)."""
 
-    def __init__(self, old, new, rule, hard_mask, t_ns, prev):
+    def __init__(self, old, new, rule, hard_mask, t_ns, prev, from_hold=False):
         self.old, self.new, self.rule = old, new, rule
         self.mask = ~hard_mask  # joints that blend
+        self.from_hold = from_hold  # blending in from a held value: hard joints blend too
         o = old.sample(t_ns)
         self._anchor = (old.hold_value(t_ns) if o is None else o, new.hold_value(t_ns))
         self.p, self._t, self._out = 0.0, None, prev  # position, tick time, last command
@@ -206,13 +210,17 @@ class ChunkScheduler:
         new = _ChunkSource(chunk, self.interpolation)
         if old is None or not self.rule.blends:
             return new
+        # After a hold every joint blends in, hard-switch ones included (no gripper jump).
+        from_hold = getattr(old, 'after_hold', False) or getattr(old, 'from_hold', False)
+        hard_mask = np.zeros_like(self.hard_mask) if from_hold else self.hard_mask
         if isinstance(old, _BlendSource):
             # Frozen before anything samples it at this tick: sampling an unfrozen blend at a
             # new tick advances its fade, which would move the old side one tick on.
             old.frozen = True
         if old.depth() >= MAX_NESTING:
-            old = _HeldSource(old.hold_value(now_ns), _stamp_of(old))
-        return _BlendSource(old, new, self.rule, self.hard_mask, now_ns, self._last_target)
+            old = _HeldSource(old.hold_value(now_ns), _stamp_of(old), after_hold=from_hold)
+        return _BlendSource(old, new, self.rule, hard_mask, now_ns, self._last_target,
+                            from_hold)
 
     def step(self, now_ns):
         """Return the Sample for the tick at ``now_ns`` (advancing any blend by one tick)."""

@@ -19,6 +19,11 @@ The executor's per-tick pipeline, ROS-free (DESIGN §5): schedule + blend -> ada
 provenance — which chunk (stamp) it came from, the chunk being blended out and its weight,
 whether and why it holds, which joints were clamped. The node publishes exactly that.
 
+Chunks are refused whole (never clamped, never ramped towards) when they leave the envelope
+(``envelope_check.py``): the configured joint limits widened by ``envelope_margin`` where both
+are set, else the policy's action envelope (``set_envelope``), else, with ``require_envelope``,
+every chunk is refused (``no_envelope``).
+
 Hold priority: disabled (nothing is sent) > hold requested > policy silent (watchdog) > no
 chunk covers now > non-finite command. Holding re-sends the last command sent, never zeros or
 a mean; before the first command there is nothing to hold and nothing is sent (``waiting``).
@@ -34,6 +39,8 @@ from .adapter_chain import AdapterChain
 from .blend_rule import BlendRule
 from .blending import ChunkScheduler
 from .chunks import ChunkError, make_chunk, NS
+from .envelope import DEFAULT_MARGIN
+from .envelope_check import ChunkEnvelope
 from .safety import SafetyFilter, Watchdog
 
 STATES = ('waiting', 'tracking', 'blending', 'holding', 'disabled')
@@ -57,6 +64,8 @@ class ExecutorConfig:
     upper_limits: tuple = ()
     max_velocity: tuple = ()        # robot units / s; step limit = max_velocity / rate
     start_enabled: bool = True
+    envelope_margin: float = DEFAULT_MARGIN  # chunks further outside joint_limits are refused
+    require_envelope: bool = True   # refuse chunks for joints with neither limits nor envelope
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +112,9 @@ class ExecutorCore:
         self.safety = SafetyFilter(self.command_names, config.lower_limits,
                                    config.upper_limits, step)
         self.watchdog = Watchdog(config.watchdog_timeout_s)
+        self.envelope = ChunkEnvelope(names, self.command_names, self.adapters.robot_names(names),
+                                      config.lower_limits, config.upper_limits,
+                                      config.envelope_margin, config.require_envelope)
         self.enabled = bool(config.start_enabled)
         self.hold_requested = False
         self.last_command = None     # robot space, last command sent
@@ -126,6 +138,7 @@ class ExecutorCore:
         try:
             chunk = make_chunk(stamp_ns, joint_names, times_s, positions,
                                self.config.joint_names, self.config.action_rate_hz)
+            self.envelope.check(chunk.positions, self.adapters.action_to_robot(chunk.positions))
             superseded = self.scheduler.submit(chunk, now_ns)
         except ChunkError as exc:
             self.counts['rejected'][exc.reason] += 1
@@ -135,6 +148,10 @@ class ExecutorCore:
         self.counts['accepted'] += 1
         self.watchdog.feed(now_ns)
         return None
+
+    def set_envelope(self, envelope):
+        """Use the policy's action Envelope (policy space) for joints without limits."""
+        self.envelope.set_policy_envelope(envelope)
 
     def observe_robot(self, position):
         """Latest measured joint state [D] in command order (robot units), or None."""

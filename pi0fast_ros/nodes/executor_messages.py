@@ -117,7 +117,8 @@ def diagnostics_msg(node, t_ns, core, jitter):
     values = {'enabled': core.enabled, 'hold_requested': core.hold_requested,
               'ticks': counts['ticks'], 'commands_sent': counts['commands'],
               'held_ticks': counts['held_ticks'], 'chunks_accepted': counts['accepted'],
-              'chunks_rejected': sum(counts['rejected'].values())}
+              'chunks_rejected': sum(counts['rejected'].values()),
+              'envelope': core.envelope.describe()}
     for group in ('rejected', 'holds', 'clamped', 'step_limited'):
         for key, n in sorted(counts[group].items()):
             values[f'{group}.{key}'] = n

@@ -20,12 +20,14 @@ Topics (relative names, DESIGN §2-§4, docs/architecture.md):
        joint_states (sensor_msgs/JointState, by name), ~/instruction (std_msgs/String,
        reliable + transient-local; the node republishes the active instruction there)
   out  action_chunk (trajectory_msgs/JointTrajectory), ~/chunk_info (DiagnosticArray, one per
-       inference, header.stamp = chunk stamp), /diagnostics
+       inference, header.stamp = chunk stamp), /diagnostics, action_envelope (std_msgs/String
+       JSON, transient-local; see policy_envelope.py)
   srv  ~/pause (std_srvs/SetBool: true pauses, false resumes)
 The model is loaded and warmed up in the constructor (progress in the log); one worker thread
 (InferenceWorker) owns it afterwards. Callbacks only store the latest message of each input.
 """
 
+import dataclasses
 import sys
 import threading
 import time
@@ -49,6 +51,7 @@ from .input_slots import (BAD_IMAGE, Entry, InputError, InputSlots, JOINT_STATES
                           JointStateMapper, NO_MESSAGE, stamp_to_ns)
 from .observation import ObservationBuilder
 from .policy_config import read_config
+from .policy_envelope import setup_envelopes
 from .policy_loading import check_policy_fits, load_policy, plan_inputs
 from .policy_stats import PolicyStats
 from .tick_thread import set_fifo_priority
@@ -89,12 +92,14 @@ class PolicyNode(Node):
         self.policy = load_policy(self.config, self.get_logger())
         check_policy_fits(self.policy, plan)
         self._setup_inputs(plan, converter)
+        self.envelopes, self._envelope_pub = setup_envelopes(
+            self, self.policy, self.config.action_joint_names, INSTRUCTION_QOS)
+        self.builder.state_check = self.envelopes.check_state
         self._setup_outputs()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.config.instruction:
             self._apply_instruction(self.config.instruction, 'parameter')
-        if self.config.warmup:
-            self._warmup()
+        self._warmup()
         self.priority = self._setup_priority(self.config.realtime_priority)
         self.worker = InferenceWorker(self.policy, self.slots, self.builder, self, self._now_ns,
                                       self._settings, self.get_logger(), self.priority)
@@ -109,16 +114,22 @@ class PolicyNode(Node):
 
     # -- set-up ------------------------------------------------------------------------------
     def _warmup(self):
-        self.get_logger().info('warming up ...')
+        # The engine self-check always runs (unverified code must not drive the arm); the
+        # `warmup` parameter only controls the timed warm-up inferences after it.
+        self.get_logger().info('checking the engine path against exact' +
+                               (' and warming up ...' if self.config.warmup else ' ...'))
         start = time.perf_counter()
         try:
-            result = self.policy.warmup()
+            result = self.policy.warmup(iterations=2 if self.config.warmup else 0)
         except Exception as exc:  # e.g. out of device memory: fatal, with its reason
             raise StartupError(f'warm-up failed: {type(exc).__name__}: {exc}') from exc
-        self.get_logger().info(
-            f'warm-up done in {time.perf_counter() - start:.1f} s (last: '
-            f'{result.timings_ms.get("total", float("nan")):.1f} ms, {len(result.tokens)} '
-            f'tokens)')
+        log = self.get_logger()
+        path = self.policy.engine_path
+        (log.warn if 'fallback' in path else log.info)(f'engine_path {path}')
+        if result is not None:
+            log.info(f'warm-up done in {time.perf_counter() - start:.1f} s (last: '
+                     f'{result.timings_ms.get("total", float("nan")):.1f} ms, '
+                     f'{len(result.tokens)} tokens)')
 
     def _setup_priority(self, priority):
         phases = PhasePriority(priority)
@@ -230,6 +241,10 @@ class PolicyNode(Node):
         """Publish the chunk of a successful inference, then its chunk_info."""
         if not self.context.ok():
             return   # shutting down (Ctrl-C): the publishers are gone
+        checked = self.envelopes.refuse_actions(record.result)
+        if checked is not record.result:  # outside the action envelope: not published
+            self.failed(dataclasses.replace(record, result=checked))
+            return
         obs, result = record.observation, record.result
         start = time.perf_counter()
         self.chunk_pub.publish(chunk_message(obs.stamp_ns, self.config.action_joint_names,
@@ -279,6 +294,7 @@ class PolicyNode(Node):
 
     def _publish_info(self, record, level, timings, latency_ms, publish_ms):
         values = chunk_info_values(record, self.masked, timings, latency_ms, publish_ms)
+        values['engine_path'] = self.policy.engine_path
         self.info_pub.publish(chunk_info_message(
             record.observation.stamp_ns, level, self.get_fully_qualified_name().lstrip('/')
             + '/chunk', self.get_name(), values))
@@ -323,6 +339,7 @@ class PolicyNode(Node):
                   'busy': self.worker.busy, 'checkpoint': self.config.checkpoint_path,
                   'device': str(self.policy.device), 'dtype': str(self.policy.dtype),
                   'engine_mode': self.policy.engine.mode,
+                  'engine_path': self.policy.engine_path,
                   'realtime_priority': self.priority.priority if self.priority.active else 0,
                   'image_backend': self.builder.converter.backend,
                   'horizon': self.policy.horizon, 'action_dim': self.policy.action_dim,
