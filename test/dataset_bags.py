@@ -96,7 +96,8 @@ def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 
     camera_gap: (start_s, stop_s) during which no frame is recorded (a stalled camera).
     leader: also record /leader/joint_states (a teleoperation leader arm), 50 Hz.
     nan_command: index of a command whose values are NaN (a broken executor).
-    instructions: [(time_s, text)] published on /policy_node/instruction during the rollout.
+    instructions: [(time_s, text)] published on /policy_node/active_instruction (the instruction
+        the policy runs under) during the rollout.
     config_text: the config file text the recorder stores (pi0fast.config), if any.
     """
     meta = {'pi0fast.instruction': instruction}
@@ -140,7 +141,7 @@ def write_bag(path, seconds=2.0, instruction='pick the cube', cameras=('front', 
                                                 position=np.ascontiguousarray(pos[::-1]),
                                                 velocity=np.zeros(0), effort=np.zeros(0)), pos)
         elif what[0] == 'text':
-            put('/policy_node/instruction', 'std_msgs/msg/String', t, 0,
+            put('/policy_node/active_instruction', 'std_msgs/msg/String', t, 0,
                 T['std_msgs/msg/String'](data=what[1]), what[1])
         elif what[0] == 'cmd':
             value = command_value(what[1]) * (np.nan if what[1] == nan_command else 1.0)
