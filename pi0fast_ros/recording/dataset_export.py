@@ -51,7 +51,7 @@ class ExportOptions:
     action_source: str = 'commands'
     repo_id: str = 'local/pi0fast_rollouts'
     robot_type: str = ''
-    vcodec: str = 'libsvtav1'
+    vcodec: str = 'h264'
     max_age_s: float = 0.1
     min_frames: int = 0          # 0: one recorded action chunk (else DEFAULT_MIN_FRAMES)
     task: str = ''

@@ -37,10 +37,15 @@ so appending never rewrites a data or video file. Vector features are written as
 fixed_size_list<float32>, the arrow type of the HF datasets Sequence(length=D) that LeRobot
 casts the parquet columns to.
 
-Video: AV1 from libsvtav1, yuv420p, GOP 2, crf 30, preset 12: LeRobot's own default encoder
-settings (configs/video.py VideoEncoderConfig), which its torchcodec and PyAV decoders read;
-the PyAV wheel ships the libsvtav1 encoder. `h264` (libx264) is the alternative.
+Video: H.264 from libx264 by default (yuv420p, GOP 2, crf 30), which LeRobot's torchcodec and
+PyAV decoders read like any other codec. `libsvtav1` (AV1, preset 12: LeRobot's own default
+encoder settings, configs/video.py VideoEncoderConfig) is the alternative, not the default:
+measured with the PyAV 18.1 wheel, SVT-AV1 run as root puts its ~40 worker threads AND the
+calling thread at SCHED_FIFO 99, which on a robot's computer would starve the control loop
+(SCHED_FIFO 50). The writer puts the calling thread back after every call into the encoder.
 """
+
+import os
 
 import json
 import pathlib
@@ -60,6 +65,7 @@ DEFAULT_FEATURES = {
     'timestamp': 'float32', 'frame_index': 'int64', 'episode_index': 'int64',
     'index': 'int64', 'task_index': 'int64',
 }
+DEFAULT_CODEC = 'h264'
 CODECS = {   # --vcodec -> (PyAV encoder, options)
     'libsvtav1': ('libsvtav1', {'g': '2', 'crf': '30', 'preset': '12'}),
     'h264': ('libx264', {'g': '2', 'crf': '30'}),
@@ -127,7 +133,7 @@ def write_data_file(root, episode_index, columns):
 class VideoWriter:
     """One MP4 file, one video stream, frames pushed one at a time (uint8 [H, W, 3] RGB)."""
 
-    def __init__(self, path, fps, width, height, codec='libsvtav1'):
+    def __init__(self, path, fps, width, height, codec=DEFAULT_CODEC):
         import av
         if codec not in CODECS:
             raise DatasetFormatError(f'unknown video codec {codec!r}; use one of {sorted(CODECS)}')
@@ -145,15 +151,28 @@ class VideoWriter:
         """Encode the next frame."""
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format='rgb24')
         frame.pts = self.frames          # in 1 / fps, the encoder's time base
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        with _keep_scheduling():
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
         self.frames += 1
 
     def close(self):
         """Flush the encoder and close the file."""
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
+        with _keep_scheduling():
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+
+
+class _keep_scheduling:   # noqa: N801 - used as a context manager
+    """Put the calling thread's scheduling policy back (SVT-AV1 makes it SCHED_FIFO as root)."""
+
+    def __enter__(self):
+        self.policy, self.param = os.sched_getscheduler(0), os.sched_getparam(0)
+
+    def __exit__(self, *exc):
+        if os.sched_getscheduler(0) != self.policy:
+            os.sched_setscheduler(0, self.policy, self.param)
 
 
 def data_path(root, episode_index):

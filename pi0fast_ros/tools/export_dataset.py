@@ -29,7 +29,7 @@ import sys
 from .bringup import resolve_config
 from ..recording.dataset_export import export_dataset, ExportOptions
 from ..recording.dataset_inputs import ExportError
-from ..recording.lerobot_format import CODECS, DatasetFormatError
+from ..recording.lerobot_format import CODECS, DatasetFormatError, DEFAULT_CODEC
 
 
 def _parser():
@@ -51,8 +51,9 @@ def _parser():
                         'than this many seconds (default 0.1)')
     p.add_argument('--min-frames', type=int, default=0,
                    help='shortest episode kept (default: the recorded chunk length, else 10)')
-    p.add_argument('--vcodec', default='libsvtav1', choices=sorted(CODECS),
-                   help="video codec (default libsvtav1: AV1, LeRobot's default)")
+    p.add_argument('--vcodec', default=DEFAULT_CODEC, choices=sorted(CODECS),
+                   help='video codec (default h264; libsvtav1 is AV1, LeRobot\'s own default, '
+                   'but as root its threads run at SCHED_FIFO 99)')
     p.add_argument('--append', action='store_true', help='add episodes to an existing dataset')
     return p
 
