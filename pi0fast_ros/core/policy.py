@@ -61,8 +61,9 @@ class PolicyResult:
     actions: np.ndarray         # float32 [horizon, action_dim], policy space; None unless ok
     tokens: np.ndarray          # int64 [n]: generated ids, up to and including the first '|'
     error: str                  # human-readable reason when not ok, else None
-    timings_ms: dict            # preprocess, prefill, decode, detokenize, total (+ steps)
+    timings_ms: dict            # milliseconds: preprocess, prefill, decode, detokenize, total
     prompt: str                 # the prompt text the model saw
+    decode_steps: int           # decode steps the engine ran (a count, not a time)
 
     @property
     def ok(self):
@@ -320,9 +321,9 @@ class Pi0FastPolicy:
         t3 = time.perf_counter()
         timings = {'preprocess': (t1 - t0) * 1e3, 'prefill': gen.timings['prefill_ms'],
                    'decode': gen.timings['decode_ms'], 'detokenize': (t3 - t2) * 1e3,
-                   'total': (t3 - t0) * 1e3, 'steps': int(gen.timings['steps'])}
+                   'total': (t3 - t0) * 1e3}
         return PolicyResult(status, actions, tokens.astype(np.int64), error, timings,
-                            prepared.prompt)
+                            prepared.prompt, int(gen.timings['steps']))
 
     def warmup(self, iterations=2, instruction='warm up'):
         """
@@ -337,7 +338,7 @@ class Pi0FastPolicy:
         for _ in range(iterations):
             result = self.infer(images, state, instruction)
         _log.info('warm-up done: %.1f ms per chunk (%d tokens)', result.timings_ms['total'],
-                  result.timings_ms['steps'])
+                  result.decode_steps)
         return result
 
 

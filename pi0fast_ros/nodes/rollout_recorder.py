@@ -46,6 +46,7 @@ from std_srvs.srv import Trigger
 
 from .common import declare, make_status, run_node, StartupError
 from .topic_types import discovered_types, message_class
+from ..core.checkpoint_hash import hash_weights
 from ..recording.bag_writer import make_qos, TYPESTORE
 from ..recording.metadata import new_rollout_dir, rollout_metadata
 from ..recording.recover import BagRecoveryError, find_unfinished, recover_bag
@@ -98,6 +99,7 @@ class RolloutRecorderNode(Node):
         self._instruction = ''
         self._instruction_raw = None  # the last instruction message, copied into each new bag
         self._rollouts = 0
+        self._weights_sha256 = self._hash_weights()
         self.create_service(Trigger, '~/start', self._on_start)
         self.create_service(Trigger, '~/stop', self._on_stop)
         self.create_subscription(String, self.p['instruction_topic'], self._on_instruction,
@@ -108,6 +110,19 @@ class RolloutRecorderNode(Node):
         self._discover()
         if self.p['autostart']:
             self._start_rollout()
+
+    def _hash_weights(self):
+        """Hash the checkpoint's weights once, for every rollout's metadata; log the time."""
+        if not self.p['checkpoint']:
+            return ''
+        try:
+            weights = hash_weights(os.path.expanduser(self.p['checkpoint']))
+        except OSError as exc:
+            self.get_logger().warn(f'checkpoint {self.p["checkpoint"]}: cannot hash the '
+                                   f'weights ({exc}); rollouts record no weights hash')
+            return f'<not hashed: {exc}>'
+        self.get_logger().info(f'checkpoint {weights.describe()}')
+        return weights.sha256
 
     def _read_params(self):
         p = {}
@@ -197,7 +212,7 @@ class RolloutRecorderNode(Node):
         meta = rollout_metadata(
             instruction=self._instruction, checkpoint=self.p['checkpoint'],
             config_file=self.p['config_file'], namespace=self.get_namespace(),
-            rollout_index=self._rollouts)
+            rollout_index=self._rollouts, weights_sha256=self._weights_sha256)
         first = [self._instruction_raw[:3] + (self._now_ns(), self._instruction_raw[4])] \
             if self._instruction_raw else []
         self.sink.start(path, meta, self._now_ns(), first)
