@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint
+from .device import check_device
 from .detokenize import ActionDecoder, STATUS_NON_FINITE
 from .fast_tokenizer import FastActionTokenizer
 from .images import ImageError, prepare_images
@@ -182,8 +183,10 @@ class Pi0FastPolicy:
         engine_mode: Pi0FastEngine mode; None -> 'compact' on CPU (fp32 tokens equal 'exact'
         mode's; bf16 may drift after tens of steps), the engine default on CUDA ('static').
         Raises CheckpointError / ResolveError / TextTokenizerError / FastTokenizerError /
-        NormalizerError naming the problem; never returns a partly loaded policy.
+        NormalizerError naming the problem, DeviceError for an unusable device; never returns a
+        partly loaded policy.
         """
+        check_device(device)   # before a download or a load: name a device problem as such
         report = _progress_reporter(progress)
         path = resolve_checkpoint(checkpoint_dir, allow_download)
         ckpt = load_checkpoint(path, dtype=dtype, device=device, arch_hints=arch_hints,
