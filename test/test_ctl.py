@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-`pi0fast-ctl` against the real graph: policy_node (the demo checkpoint), executor_node,
-fake_robot and rollout_recorder, started by pi0fast-bringup as separate processes over DDS.
+`pi0fast-ctl` against the real graph, started by pi0fast-bringup.
+
+policy_node (the demo checkpoint), executor_node, fake_robot and rollout_recorder run as
+separate processes over DDS.
 
 pi0fast-ctl runs as the installed console script (from PATH, as a user types it); its effects
 are checked from a probe: the policy's chunk_info names the new instruction, the executor's
@@ -27,9 +29,9 @@ import subprocess
 
 from diagnostic_msgs.msg import DiagnosticArray
 from harness import CONFIG_DIR, REPO, wait_for
+import pytest
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
-import pytest
 from test_graph_bringup import Bringup
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -117,4 +119,3 @@ def test_ctl_rejects_bad_usage():
     assert ctl('hold', 'maybe').returncode == 2
     done = ctl('instruction', '   ', timeout=2)
     assert done.returncode == 2 and 'empty' in done.stderr
-

@@ -101,7 +101,7 @@ def test_bringup_refuses_a_missing_config_and_lists_the_valid_names(tmp_path, na
     proc = subprocess.run([sys.executable, '-m', 'pi0fast_ros.tools.bringup', '--config',
                            value], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert f"--config {value!r}: not a file and not an embodiment name" in proc.stderr
+    assert f'--config {value!r}: not a file and not an embodiment name' in proc.stderr
     assert 'valid names: so100, aloha' in proc.stderr
 
 

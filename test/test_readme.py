@@ -32,7 +32,6 @@ test's), in the environment of scripts/test.sh (scripts/env.sh sourced).
 import dataclasses
 import json
 import os
-import pathlib
 import re
 import signal
 import subprocess
@@ -45,13 +44,13 @@ README = REPO / 'README.md'
 MARKER = re.compile(r'<!--\s*readme-test:\s*(?P<kind>[\w-]+)\s*(?::\s*(?P<reason>.*?))?'
                     r'(?:;\s*expect:\s*(?P<expect>.*?))?\s*-->')
 KINDS = ('run', 'graph', 'with-graph', 'skip')
-RUNNER = r'''
+RUNNER = r"""
 import json, sys
 namespace = {'__name__': '__main__'}
 for line, code in json.load(open(sys.argv[1])):
     print(f'--- README.md block at line {line}', flush=True)
     exec(compile(code, f'README.md:{line}', 'exec'), namespace)
-'''
+"""
 
 
 @dataclasses.dataclass

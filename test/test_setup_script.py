@@ -49,7 +49,7 @@ def _repo_copy(dest):
 
 
 def _shim_venv(path):
-    """A venv without packages of its own that imports this environment's through a .pth."""
+    """Make a venv without packages of its own that imports this environment's via a .pth."""
     subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(path)], check=True)
     purelib = pathlib.Path(sysconfig.get_paths(vars={'base': str(path),
                                                      'platbase': str(path)})['purelib'])

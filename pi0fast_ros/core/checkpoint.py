@@ -119,7 +119,7 @@ def _missing_config(path):
     if not path.is_dir():
         return f'checkpoint directory {path} does not exist (no {CONFIG_FILE} to read)'
     if (path / 'pretrained_model' / CONFIG_FILE).is_file():
-        return (f'{CONFIG_FILE} is missing in {path}; LeRobot\'s training output keeps the '
+        return (f"{CONFIG_FILE} is missing in {path}; LeRobot's training output keeps the "
                 f'checkpoint in {path / "pretrained_model"}: pass that directory')
     return f'{CONFIG_FILE} is missing in {path} (a LeRobot pi0_fast checkpoint directory has it)'
 

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint
-from .device import check_device
 from .detokenize import ActionDecoder, STATUS_NON_FINITE
+from .device import check_device
 from .fast_tokenizer import FastActionTokenizer
 from .images import ImageError, prepare_images
 from .model.engine import Pi0FastEngine
