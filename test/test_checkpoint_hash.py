@@ -61,3 +61,16 @@ def test_rollout_metadata_carries_config_and_weights_hashes():
     assert meta['pi0fast.checkpoint_weights_sha256'] == weights.sha256
     config = (DEMO / 'config.json').read_bytes()
     assert meta['pi0fast.checkpoint_config_sha256'] == hashlib.sha256(config).hexdigest()
+
+
+def test_provenance_flags_a_chunk_from_other_weights():
+    from pi0fast_ros.tools.provenance import checkpoint_line, weights_problem
+    meta = {'pi0fast.checkpoint': '/ckpt', 'pi0fast.checkpoint_weights_sha256': 'a' * 64,
+            'pi0fast.checkpoint_config_sha256': 'c' * 64}
+    assert weights_problem(meta, {'weights_sha256': 'a' * 64}) is None
+    assert weights_problem(meta, {'weights_sha256': 'b' * 64}) == \
+        f'the chunk was computed by weights {"b" * 64}, the bag names {"a" * 64}'
+    assert weights_problem({}, {'weights_sha256': 'b' * 64}) is None    # older bag: unknown
+    assert checkpoint_line(meta) == (f'checkpoint /ckpt: weights sha256 {"a" * 64}, '
+                                     f'config.json sha256 {"c" * 64}')
+    assert 'weights sha256 not recorded' in checkpoint_line({})

@@ -23,6 +23,7 @@ are checked from a probe: the policy's chunk_info names the new instruction, the
 status says disabled / holding, the recorder's bag exists.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -94,7 +95,16 @@ def test_ctl_drives_policy_executor_and_recorder(probe, graph):
     assert done.returncode == 0 and "message='paused'" in done.stdout, done.stderr
     assert ctl('--namespace', ns, 'pause', 'false').returncode == 0
 
-    assert ctl('--namespace', ns, 'recorder', 'stop').returncode == 0
+    stopped = ctl('--namespace', ns, 'recorder', 'stop')
+    assert stopped.returncode == 0, stopped.stderr
+    closed = [p for p in rollouts.iterdir() if p.is_dir() and str(p) in stopped.stdout]
+    assert len(closed) == 1, (stopped.stdout, sorted(rollouts.iterdir()))
+    # the closed bag names the demo's weights, and its chunks were computed by them
+    prov = subprocess.run([shutil.which('pi0fast-provenance'), str(closed[0])],
+                          capture_output=True, text=True, timeout=300)
+    weights = b''.join(p.read_bytes() for p in sorted(DEMO.glob('*.safetensors')))
+    assert f'weights sha256 {hashlib.sha256(weights).hexdigest()}, ' in prov.stdout, prov.stdout
+    assert 'computed by weights' not in prov.stdout and prov.returncode == 0, prov.stdout
     again = ctl('--namespace', ns, 'recorder', 'stop')
     assert again.returncode == 1 and 'success=False' in again.stderr   # the node said no
     started = ctl('--namespace', ns, 'recorder', 'start')
