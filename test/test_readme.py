@@ -154,7 +154,8 @@ def test_graph_blocks_run_verbatim(tmp_path):
         return (tmp_path / 'graph.log').read_text(errors='replace')
 
     try:
-        assert wait_for(lambda: '[policy_node]' in output() and 'ready:' in output()
+        # the policy node's own 'ready' line (other nodes print one too)
+        assert wait_for(lambda: '[policy_node]: ready:' in output()
                         or proc.poll() is not None, 240, interval=0.5)
         assert proc.poll() is None, f'the graph block exited:\n{output()[-6000:]}'
         for block in (b for b in BLOCKS if b.kind == 'with-graph'):

@@ -156,7 +156,9 @@ class Ctl:
 
         if not self._spin_until(taken, deadline):
             raise CtlError(f'policy_node did not take the instruction within {self.timeout:g} '
-                           f's (its instruction parameter is {held[0]!r})', EXIT_REFUSED)
+                           f's (its instruction parameter is {held[0]!r}; still starting up? '
+                           f'its log says "ready" when it runs; --timeout waits longer)',
+                           EXIT_REFUSED)
         return EXIT_OK, f'{topic}: policy_node now runs {text!r}'
 
     def _policy_subscribes(self, topic):
