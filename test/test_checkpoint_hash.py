@@ -71,6 +71,8 @@ def test_provenance_flags_a_chunk_from_other_weights():
     assert weights_problem(meta, {'weights_sha256': 'b' * 64}) == \
         f'the chunk was computed by weights {"b" * 64}, the bag names {"a" * 64}'
     assert weights_problem({}, {'weights_sha256': 'b' * 64}) is None    # older bag: unknown
+    unhashed = {'pi0fast.checkpoint_weights_sha256': '<not hashed: no weight file>'}
+    assert weights_problem(unhashed, {'weights_sha256': 'b' * 64}) is None
     assert checkpoint_line(meta) == (f'checkpoint /ckpt: weights sha256 {"a" * 64}, '
                                      f'config.json sha256 {"c" * 64}')
     assert 'weights sha256 not recorded' in checkpoint_line({})

@@ -102,8 +102,9 @@ def hash_loaded_weights(policy, logger):
     """
     Return the sha256 of the loaded checkpoint's weight files, hashed once; log the time.
 
-    Streamed (core.checkpoint_hash): ~0.5-2 GB/s, i.e. seconds for a multi-GB checkpoint,
-    paid once at start-up; every chunk_info then names the weights that computed it.
+    Streamed (core.checkpoint_hash; 0.3-0.5 GB/s measured on the busy 2-core machine, i.e.
+    seconds per GB), paid once at start-up; every chunk_info then names the weights that
+    computed it.
     """
     from ..core.checkpoint_hash import hash_weights
     try:

@@ -24,10 +24,13 @@ weights other than the bag's.
 """
 
 import argparse
+import re
 import sys
 
 from ..recording.provenance import sample_indices, trace_command
 from ..recording.rollout import load_rollout
+
+SHA256 = re.compile(r'^[0-9a-f]{64}$')
 
 
 def checkpoint_line(metadata):
@@ -42,7 +45,7 @@ def weights_problem(metadata, info):
     """Return a problem text if the chunk was computed by weights other than the bag's."""
     bag = metadata.get('pi0fast.checkpoint_weights_sha256', '')
     chunk = (info or {}).get('weights_sha256', '')
-    if bag and chunk and bag != chunk:
+    if SHA256.match(bag) and SHA256.match(chunk) and bag != chunk:
         return f'the chunk was computed by weights {chunk}, the bag names {bag}'
     return None
 
