@@ -58,7 +58,10 @@ def _bool_word(text):
 
 
 def _parser():
-    ap = argparse.ArgumentParser(prog='pi0fast-ctl', description=__doc__.split('\n\n')[1])
+    parts = __doc__.strip().split('\n\n')
+    ap = argparse.ArgumentParser(prog='pi0fast-ctl', description='\n\n'.join(parts[:2]),
+                                 epilog=parts[2],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--namespace', '-n', default='',
                     help="the graph's namespace (as given to the launch file or bringup)")
     ap.add_argument('--timeout', type=float, default=10.0,
