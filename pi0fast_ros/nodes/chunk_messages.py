@@ -41,6 +41,7 @@ chunk). Its key/values, all strings:
 | `overhead_ms` | convert + preprocess + publish: the node's cost beside the model |
 | `inputs_during_inference` | input messages the callbacks stored while the model ran |
 | `weights_sha256` | sha256 of the checkpoint's weight files, hashed once at load |
+| `engine_path` | the decode path and why (core/model/selfcheck.py): `<path>: verified ...` |
 """
 
 from builtin_interfaces.msg import Duration, Time

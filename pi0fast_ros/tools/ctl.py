@@ -22,7 +22,7 @@ pi0fast-ctl: drive a running pi0fast_ros graph from a shell (no `ros2` command n
     pi0fast-ctl recorder start|stop        # rollout_recorder/start, /stop (std_srvs/Trigger)
 
 The instruction is published reliable + transient-local, depth 1, which matches a volatile or a
-transient-local subscription; the command then waits until policy_node's `instruction`
+transient-local subscription, and again every second until policy_node's `instruction`
 parameter holds the text, so "done" means the policy took it. A service call prints the
 node's answer. Exit status: 0 done; 1 the node answered no, or did not take the instruction;
 2 usage; 3 the node or service was not there within --timeout.
@@ -38,6 +38,7 @@ FALSE_WORDS = ('false', 'off', '0', 'no')
 SET_BOOL_SERVICES = {'pause': 'policy_node/pause', 'enable': 'executor_node/enable',
                      'hold': 'executor_node/hold'}
 INSTRUCTION_TOPIC = 'policy_node/instruction'
+REPUBLISH_S = 1.0
 
 
 class CtlError(RuntimeError):
@@ -145,15 +146,19 @@ class Ctl:
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
         pub = self.node.create_publisher(String, topic, qos)
         deadline = time.monotonic() + self.timeout
-        if not self._spin_until(lambda: self._policy_subscribes(topic), deadline):
+        if not self._spin_until(lambda: self._policy_subscribes(topic)
+                                and pub.get_subscription_count() > 0, deadline):
             raise CtlError(f'no policy_node subscribes to {topic} after {self.timeout:g} s: is '
                            f'it running (namespace {self.namespace or "/"!r}, same '
                            f'ROS_DOMAIN_ID)?', EXIT_ABSENT)
-        pub.publish(String(data=text))
-        # Transient-local: a reader that matches a moment later still gets it while we wait.
-        held = [None]
+        # A volatile reader misses what was published before it matched us: publish again
+        # every REPUBLISH_S until the policy holds the text (the same text twice is a no-op).
+        held, sent = [None], [-REPUBLISH_S]
 
         def taken():
+            if time.monotonic() - sent[0] >= REPUBLISH_S:
+                pub.publish(String(data=text))
+                sent[0] = time.monotonic()
             held[0] = self._policy_instruction(deadline)
             return held[0] == text
 
