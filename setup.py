@@ -28,6 +28,7 @@ TOOLS = {
     'pi0fast-bringup': 'pi0fast_ros.tools.bringup:main',
     'pi0fast-ctl': 'pi0fast_ros.tools.ctl:main',
     'pi0fast-doctor': 'pi0fast_ros.tools.doctor:main',
+    'pi0fast-export-dataset': 'pi0fast_ros.tools.export_dataset:main',
     'pi0fast-plot-rollout': 'pi0fast_ros.tools.plot_rollout:main',
     'pi0fast-provenance': 'pi0fast_ros.tools.provenance:main',
     'pi0fast-recover-bag': 'pi0fast_ros.tools.recover_bag:main',
@@ -46,7 +47,7 @@ def _version():
 # these; `pip install .[core]` gives it to users without ROS. rclpy and the message packages
 # come from ROS itself (apt or the ros-jazzy-* wheels) and are not pip requirements here.
 CORE = ['numpy', 'scipy', 'torch', 'tokenizers', 'safetensors', 'pyyaml']
-TOOLS_DEPS = ['rosbags', 'matplotlib', 'opencv-python-headless']
+TOOLS_DEPS = ['rosbags', 'matplotlib', 'opencv-python-headless', 'pyarrow', 'av', 'pandas']
 
 
 def _tools_also_in_bin(script_dir):

@@ -63,8 +63,9 @@ class NodeProcess:
     """One node (python -m <module>) in its own process, with its output in a log file."""
 
     def __init__(self, module, *, log_dir, name=None, params_file=None, params=None,
-                 namespace=None, remaps=None, env=None, args=()):
-        cmd = [sys.executable, '-u', '-m', module, *args, '--ros-args']
+                 namespace=None, remaps=None, env=None, args=(), wrapper=()):
+        # wrapper: a command prefix that execs the rest (e.g. unshare; the pid stays the node's)
+        cmd = [*wrapper, sys.executable, '-u', '-m', module, *args, '--ros-args']
         if name:
             cmd += ['-r', f'__node:={name}']
         if namespace:
