@@ -95,11 +95,14 @@ def test_aloha_graph_with_fake_hardware(probe, tmp_path):
     run_graph(probe, tmp_path, CONFIG_DIR / 'aloha.yaml')
 
 
-def test_bringup_refuses_a_missing_config(tmp_path):
+@pytest.mark.parametrize('name', ['nosuch', 'missing.yaml'])
+def test_bringup_refuses_a_missing_config_and_lists_the_valid_names(tmp_path, name):
+    value = name if name == 'nosuch' else str(tmp_path / name)
     proc = subprocess.run([sys.executable, '-m', 'pi0fast_ros.tools.bringup', '--config',
-                           str(tmp_path / 'nope.yaml')], capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 2 and 'does not exist' in proc.stderr
+                           value], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f'--config {value!r}: not a file and not an embodiment name' in proc.stderr
+    assert 'valid names: so100, aloha' in proc.stderr
 
 
 @pytest.mark.ros

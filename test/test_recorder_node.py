@@ -14,16 +14,19 @@
 
 """rollout_recorder as a process: services, instruction rollover, what lands in the bags."""
 
+import hashlib
 import json
 import pathlib
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from harness import CONFIG_DIR, wait_for
+import numpy as np
 from pi0fast_ros.recording.bag_writer import TYPESTORE
 import pytest
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.highlevel import AnyReader
+from safetensors.numpy import save_file
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -102,6 +105,7 @@ def start_recorder(spawn, tmp_path, **params):
 
 def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_path):
     prepare_clients(probe)
+    save_file({'w': np.arange(1000, dtype=np.float32)}, str(tmp_path / 'model.safetensors'))
     node = start_recorder(spawn, tmp_path)
     js_pub = probe.publisher(JointState, 'joint_states')
     chunk_pub = probe.publisher(JointTrajectory, 'action_chunk')
@@ -147,6 +151,9 @@ def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_pa
     meta = custom_data(bag)
     assert meta['pi0fast.checkpoint'] == str(tmp_path)
     assert 'action_joint_names' in meta['pi0fast.config']
+    weights = hashlib.sha256((tmp_path / 'model.safetensors').read_bytes()).hexdigest()
+    assert meta['pi0fast.checkpoint_weights_sha256'] == weights
+    assert 'weights sha256 ' + weights in node.output()     # logged once, with its time
     assert not probe.call(Trigger, 'rollout_recorder/stop', Trigger.Request(), timeout=8.0,
                           retries=3).success
 

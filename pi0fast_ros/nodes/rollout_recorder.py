@@ -56,6 +56,7 @@ from std_srvs.srv import Trigger
 
 from .common import declare, make_status, run_node, StartupError
 from .recorder_topics import RecordedTopics
+from ..core.checkpoint_hash import hash_weights
 from ..recording.bag_writer import make_qos, TYPESTORE
 from ..recording.metadata import new_rollout_dir, rollout_metadata
 from ..recording.recover import BagRecoveryError, find_unfinished, recover_bag
@@ -131,6 +132,7 @@ class RolloutRecorderNode(Node):
         self._problem, self._problem_key = '', ''
         self._start_error, self._start_reason = '', ''
         self._drops_seen, self._dropping = 0, None   # monotonic time of the last new drop
+        self._weights_sha256 = self._hash_weights()
         self.create_service(Trigger, '~/start', self._on_start)
         self.create_service(Trigger, '~/stop', self._on_stop)
         self.create_subscription(String, self.p['instruction_topic'], self._on_instruction,
@@ -142,6 +144,19 @@ class RolloutRecorderNode(Node):
         self.recorded.discover()
         if self.p['autostart']:
             self._start_rollout()
+
+    def _hash_weights(self):
+        """Hash the checkpoint's weights once, for every rollout's metadata; log the time."""
+        if not self.p['checkpoint']:
+            return ''
+        try:
+            weights = hash_weights(os.path.expanduser(self.p['checkpoint']))
+        except OSError as exc:
+            self.get_logger().warn(f'checkpoint {self.p["checkpoint"]}: cannot hash the '
+                                   f'weights ({exc}); rollouts record no weights hash')
+            return f'<not hashed: {exc}>'
+        self.get_logger().info(f'checkpoint {weights.describe()}')
+        return weights.sha256
 
     def _read_params(self):
         p = {}
@@ -237,7 +252,7 @@ class RolloutRecorderNode(Node):
         meta = rollout_metadata(
             instruction=self._instruction, checkpoint=self.p['checkpoint'],
             config_file=self.p['config_file'], namespace=self.get_namespace(),
-            rollout_index=self._rollouts + 1)
+            rollout_index=self._rollouts + 1, weights_sha256=self._weights_sha256)
         now = self._now_ns()
         first = [(topic, type_name, qos, now, data)
                  for topic, type_name, qos, data in self._carried.values()]

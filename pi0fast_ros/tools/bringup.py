@@ -42,9 +42,17 @@ CLEAN_EXIT = (0, -signal.SIGINT, 130)
 
 
 def resolve_config(value):
-    """Return a config path; an embodiment name ('so100') resolved to the installed config file."""
-    if os.path.isfile(value) or value not in EMBODIMENTS:
+    """
+    Return a config path; an embodiment name ('so100') resolved to the installed config file.
+
+    Raises FileNotFoundError naming the valid embodiment names for anything else.
+    """
+    if os.path.isfile(value):
         return value
+    if value not in EMBODIMENTS:
+        raise FileNotFoundError(
+            f'--config {value!r}: not a file and not an embodiment name; valid names: '
+            f'{", ".join(EMBODIMENTS)} (or the path of a parameters file)')
     try:
         from ament_index_python.packages import get_package_share_directory
         return os.path.join(get_package_share_directory('pi0fast_ros'), 'config',
