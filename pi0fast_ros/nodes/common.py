@@ -14,18 +14,72 @@
 
 """Small helpers every node uses: main() boilerplate, parameter declaration, diagnostics."""
 
+import signal
+import threading
+import traceback
+
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
           'error': DiagnosticStatus.ERROR, 'stale': DiagnosticStatus.STALE}
 
 
-def run_node(node_factory, args=None):
+# After a fatal start-up error, the node stays up this long before it is destroyed: /rosout is
+# transient-local, so a subscriber that matches within the window (ros2 topic echo /rosout, a
+# log collector) still receives the FATAL line that says why.
+STARTUP_FAILURE_LINGER_S = 1.0
+# How often the spin loop looks at the stop request when no callback is due.
+SPIN_WAKE_S = 0.1
+
+
+class StopSignals:
     """
-    Create a node, spin it on a SingleThreadedExecutor, shut down cleanly on Ctrl-C.
+    SIGINT / SIGTERM of a node process, handled without tearing the node apart.
+
+    rclpy's own handlers shut the context down and Python then raises KeyboardInterrupt
+    wherever the main thread happens to be: inside rclpy's take_message (seen as `RuntimeError:
+    Unable to convert call argument '0' to Python object`, exit 1), or, at a second signal from
+    a supervisor signalling the whole process group, inside destroy_node (KeyboardInterrupt
+    tracebacks, then an abort). Here a signal only sets `stop`; the spin loop sees it and the
+    node is destroyed in order, whatever else arrives. While the node is still being built (a
+    model may take minutes to load) the first signal raises KeyboardInterrupt, so that Ctrl-C
+    stops a start-up at once.
+    """
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.count = 0
+        self.interrupt_startup = True
+
+    def install(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def ignore(self):
+        """
+        Ignore further signals: for the last moments of the process.
+
+        At exit Python puts back the default action of every signal it handled, so a second
+        SIGINT arriving then would kill the process (status -2) after a clean shutdown; an
+        ignored signal stays ignored.
+        """
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+    def _on_signal(self, signum, frame):
+        self.count += 1
+        self.stop.set()
+        if self.interrupt_startup and self.count == 1:
+            raise KeyboardInterrupt
+
+
+def run_node(node_class, args=None):
+    """
+    Build a node of node_class, spin it on a SingleThreadedExecutor until SIGINT or SIGTERM.
 
     One executor thread for every node: their callbacks only store or forward a message
     (long work has threads of its own: the policy worker, the control tick, the bag writer),
@@ -34,28 +88,71 @@ def run_node(node_factory, args=None):
     overhead p99 ~11 ms vs 33-75 ms (bench_policy_node.py); fake_robot's 100 Hz joint states
     in the demo, largest gap ~65 ms vs 250-490 ms.
 
+    Signals are handled by StopSignals (see there): one, two or more SIGINTs end the process
+    with status 0 and no traceback. A node that cannot be built logs why as FATAL with its own
+    logger (so it reaches /rosout under the node's name), stays up STARTUP_FAILURE_LINGER_S for
+    /rosout, and the process exits 1; launchers stop the graph on that (graph.py).
     Uses the classic init/try/finally form, which works on Humble, Jazzy and Kilted alike.
-    Returns a process exit code: 0, or 1 when the node could not be constructed (the reason
-    has been logged by the node or is printed here).
     """
-    rclpy.init(args=args)
-    node = None
+    signals = StopSignals()
+    signals.install()
+    node, executor = node_class.__new__(node_class), None
     try:
-        node = node_factory()
+        try:
+            rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+            node.__init__()
+        except BaseException as exc:  # noqa: B902 - every way a start-up can end is handled
+            signals.interrupt_startup = False
+            return _startup_ended(node, exc, signals)
+        signals.interrupt_startup = False
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not signals.stop.is_set():
+            executor.spin_once(timeout_sec=SPIN_WAKE_S)
+    except ExternalShutdownException:
         pass
-    except StartupError as exc:
-        rclpy.logging.get_logger('pi0fast_ros').fatal(str(exc))
-        return 1
     finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        signals.interrupt_startup = False
+        _tear_down(node, executor)
+        signals.ignore()
     return 0
+
+
+def _startup_ended(node, exc, signals):
+    """Report a node construction that did not finish; return the exit status."""
+    if signals.count:
+        # Interrupted while starting (the exception may be a KeyboardInterrupt or whatever
+        # the interrupted code turned it into): a stop, not a failure.
+        _logger(node).info('stopped during start-up')
+        return 0
+    if isinstance(exc, StartupError):
+        _logger(node).fatal(str(exc))
+    else:
+        _logger(node).fatal(f'cannot start: {type(exc).__name__}: {exc}')
+        traceback.print_exception(exc)
+    signals.stop.wait(STARTUP_FAILURE_LINGER_S)
+    return 1
+
+
+def _logger(node):
+    """The node's logger (reaches /rosout), or a named one if the node was never made."""
+    try:
+        return node.get_logger()
+    except Exception:  # node.__init__ failed before rclpy's Node.__init__ finished
+        return rclpy.logging.get_logger('pi0fast_ros')
+
+
+def _tear_down(node, executor):
+    """Destroy the node and shut rclpy down; nothing here is interrupted by a signal."""
+    if executor is not None:
+        executor.shutdown(timeout_sec=1.0)
+    try:
+        if getattr(node, 'handle', None) is not None:
+            node.destroy_node()
+    except Exception as exc:  # report it, but still shut down
+        rclpy.logging.get_logger('pi0fast_ros').error(
+            f'destroying the node failed: {type(exc).__name__}: {exc}')
+    rclpy.try_shutdown()
 
 
 class StartupError(RuntimeError):
