@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-Every node exits cleanly on SIGINT: once (Ctrl-C, ros2 launch) and twice in quick succession (a
-supervisor signalling the whole process group, then launch forwarding it once more).
+Every node exits cleanly on SIGINT, once or twice.
+
+Once: Ctrl-C, ros2 launch. Twice in quick succession: a supervisor signalling the whole process
+group, then launch forwarding it once more.
 
 Each node runs as its own process with the shipped so100 config (the policy node with a tiny
 scripted checkpoint); after it said it is ready it gets the signal(s), and the test asserts

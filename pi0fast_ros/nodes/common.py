@@ -22,6 +22,7 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 
 LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
@@ -135,7 +136,7 @@ def _startup_ended(node, exc, signals):
 
 
 def _logger(node):
-    """The node's logger (reaches /rosout), or a named one if the node was never made."""
+    """Return the node's logger (reaches /rosout), or a named one if there is no node."""
     try:
         return node.get_logger()
     except Exception:  # node.__init__ failed before rclpy's Node.__init__ finished
@@ -161,9 +162,16 @@ class StartupError(RuntimeError):
 
 def declare(node, name, default, description, *, read_only=False, min_value=None,
             max_value=None, dynamic_typing=False):
-    """Declare a parameter with a descriptor (description and range) and return its value."""
+    """
+    Declare a parameter with a descriptor (description and range) and return its value.
+
+    default: the value, or an array Parameter.Type (e.g. Parameter.Type.STRING_ARRAY) for a
+    list that defaults to the empty list (see declare_list).
+    """
     descriptor = ParameterDescriptor(description=description, read_only=read_only,
                                      dynamic_typing=dynamic_typing)
+    if isinstance(default, Parameter.Type):
+        return declare_list(node, name, default, descriptor)
     if min_value is not None or max_value is not None:
         if isinstance(default, bool) or not isinstance(default, (int, float)):
             raise TypeError(f'range given for non-numeric parameter {name}')
@@ -174,6 +182,55 @@ def declare(node, name, default, description, *, read_only=False, min_value=None
             descriptor.floating_point_range = [FloatingPointRange(
                 from_value=float(min_value), to_value=float(max_value), step=0.0)]
     return node.declare_parameter(name, default, descriptor).value
+
+
+def declare_list(node, name, list_type, descriptor):
+    """
+    Declare a list parameter whose default is the empty list of list_type; return its value.
+
+    Every parameter must have a value: rclpy answers a get_parameters request that names a
+    parameter without one with no values at all, so `ros2 param dump` printed
+    `ros__parameters: {}` for the whole node. But rclpy cannot declare a typed empty list (it
+    takes [] for a byte array), and rcl reads `[]` in a parameters file as "no value". So the
+    parameter is declared writable, given `[]` of its type when it has no value, and only then
+    made read-only as described. A dynamically typed list (numbers that YAML may write as
+    integers) keeps the type its value came with.
+    """
+    final = ParameterDescriptor(description=descriptor.description,
+                                read_only=descriptor.read_only,
+                                dynamic_typing=descriptor.dynamic_typing)
+    writable = ParameterDescriptor(description=descriptor.description,
+                                   dynamic_typing=descriptor.dynamic_typing)
+    if descriptor.dynamic_typing:
+        declared = node.declare_parameter(name, None, writable)
+    else:
+        declared = node.declare_parameter(name, list_type, writable)
+        final.type = list_type.value
+    if declared.type_ == Parameter.Type.NOT_SET:
+        result = node.set_parameters([Parameter(name, list_type, [])])[0]
+        if not result.successful:
+            raise StartupError(f'parameter {name}: cannot set it to []: {result.reason}')
+    if final.read_only:
+        node.set_descriptor(name, final)
+    return node.get_parameter(name).value
+
+
+def declare_optional(node, name, description):
+    """
+    Declare a read-only, dynamically typed parameter that may be left out; return its value.
+
+    When the parameters files leave it out (or give `[]`, which rcl reads as no value) the
+    parameter is not kept declared and None is returned: a parameter without a value would
+    empty `ros2 param dump` (see declare_list), and a dump then reloads to the same state.
+    """
+    declared = node.declare_parameter(name, None, ParameterDescriptor(
+        description=description, dynamic_typing=True))
+    if declared.type_ == Parameter.Type.NOT_SET:
+        node.undeclare_parameter(name)
+        return None
+    node.set_descriptor(name, ParameterDescriptor(description=description, read_only=True,
+                                                  dynamic_typing=True))
+    return node.get_parameter(name).value
 
 
 def make_status(node, level, message, values=None, name_suffix=''):
