@@ -79,6 +79,8 @@ def _run_once(name, signals, checkpoint, tmp_path, run):
     assert not bad, f'{name} run {run}: {bad} in the output after {signals} SIGINT(s)\n{out}'
 
 
+# A policy node start takes 10-30 s on a busy 2-core machine: scale pytest's 600 s timeout.
+@pytest.mark.timeout(max(600, RUNS * 90))
 @pytest.mark.parametrize('signals', [1, 2], ids=['single', 'double'])
 @pytest.mark.parametrize('name', list(NODES))
 def test_node_exits_cleanly_on_sigint(name, signals, checkpoint, tmp_path):
