@@ -23,9 +23,9 @@ launch/<embodiment>.launch.py starts them; each node runs as `python -m pi0fast_
 --ros-args ...` in its own process group, its output prefixed with its name. Ctrl-C (SIGINT)
 or SIGTERM, the end of --duration, or (with --exit-on-node-failure) a node ended by a signal
 from outside stops the graph: one SIGINT per node, newest first, then SIGTERM / SIGKILL for a
-node that does not exit within --stop-timeout. A node that exits with an error of its own (it could not start: bad
-parameter, missing checkpoint; or it crashed) stops the graph too, with the reason it logged
-(unless --keep-going). Exit status 0 when every node ended cleanly.
+node that does not exit within --stop-timeout. A node that exits with an error of its own (it
+could not start: bad parameter, missing checkpoint; or it crashed) stops the graph too, with
+the reason it logged (unless --keep-going). Exit status 0 when every node ended cleanly.
 """
 
 import argparse
