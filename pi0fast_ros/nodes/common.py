@@ -14,10 +14,8 @@
 
 """Small helpers every node uses: main() boilerplate, parameter declaration, diagnostics."""
 
-import ctypes
 import signal
 import threading
-import time
 import traceback
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
@@ -37,37 +35,6 @@ LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
 STARTUP_FAILURE_LINGER_S = 1.0
 # How often the spin loop looks at the stop request when no callback is due.
 SPIN_WAKE_S = 0.1
-# How often the spin loop hands the heap's free pages back to the system (see FreeMemory).
-TRIM_PERIOD_S = 30.0
-
-
-class FreeMemory:
-    """
-    Return the heap's free pages to the system now and then (glibc's malloc_trim).
-
-    The policy node's RSS grew ~1 MB/min in the demo graph (benchmarks/bench_soak.py). It was
-    no leak: tracemalloc saw no Python growth, and the same growth shows without ROS (the
-    policy facade's inference in a worker thread with torch's intra-op threads, ~1 MB per 100
-    chunks), where one malloc_trim(0) brought RSS back below where it started (365 -> 346 MB
-    after 1500 chunks). glibc keeps freed memory of its arenas mapped; trimming every
-    TRIM_PERIOD_S keeps RSS flat. A no-op where the C library has no malloc_trim.
-    """
-
-    def __init__(self, period_s=TRIM_PERIOD_S, clock=time.monotonic):
-        self._clock = clock
-        self._period_s = period_s
-        self._next = clock() + period_s
-        try:
-            self._trim = ctypes.CDLL(None).malloc_trim
-        except (OSError, AttributeError):  # not glibc
-            self._trim = None
-
-    def maybe(self):
-        """Trim if the period has passed; called from the spin loop."""
-        if self._trim is None or self._clock() < self._next:
-            return
-        self._next = self._clock() + self._period_s
-        self._trim(0)
 
 
 class StopSignals:
@@ -141,10 +108,8 @@ def run_node(node_class, args=None):
         signals.interrupt_startup = False
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        free_memory = FreeMemory()
         while not signals.stop.is_set():
             executor.spin_once(timeout_sec=SPIN_WAKE_S)
-            free_memory.maybe()
     except ExternalShutdownException:
         pass
     finally:
