@@ -27,6 +27,14 @@ against the target. A figure, not a test: it depends on the machine and on how l
 --trace NODE runs that node under tracemalloc and writes, every --interval-s, the Python
 allocation sites that grew most since the settled snapshot to <out>/<node>_tracemalloc.txt:
 what to look at when a node's RSS grows.
+
+Measured 2026-12 on the shared 2-core machine (busy): policy_node +1.0 to +1.6 MB/min (7.5 to
+11.7 % per 30 min: FAIL), rollout_recorder +0.1 to +0.2 MB/min (its bag grows), executor_node
+and fake_robot flat. tracemalloc saw no Python growth in policy_node; the policy facade alone
+(no ROS, inference in a worker thread) grows ~1 MB per 100 chunks with torch's default
+intra-op threads and stays flat with torch.set_num_threads(1); one malloc_trim(0) returned it
+(365 -> 346 MB), but trimming every 30 s in the node did not stop the node's growth, nor did
+MALLOC_ARENA_MAX=2 or disabling oneDNN in the facade alone. Open.
 """
 
 import argparse
