@@ -30,7 +30,7 @@ def _version():
 # these; `pip install .[core]` gives it to users without ROS. rclpy and the message packages
 # come from ROS itself (apt or the ros-jazzy-* wheels) and are not pip requirements here.
 CORE = ['numpy', 'scipy', 'torch', 'tokenizers', 'safetensors', 'pyyaml']
-TOOLS = ['rosbags', 'matplotlib', 'opencv-python-headless']
+TOOLS = ['rosbags', 'matplotlib', 'opencv-python-headless', 'pyarrow', 'av', 'pandas']
 
 setup(
     name=PACKAGE,
@@ -59,10 +59,12 @@ setup(
             'rollout_recorder = pi0fast_ros.nodes.rollout_recorder:main',
             # tools
             'pi0fast-bringup = pi0fast_ros.tools.bringup:main',
+            'pi0fast-doctor = pi0fast_ros.tools.doctor:main',
             'pi0fast-plot-rollout = pi0fast_ros.tools.plot_rollout:main',
             'pi0fast-provenance = pi0fast_ros.tools.provenance:main',
             'pi0fast-recover-bag = pi0fast_ros.tools.recover_bag:main',
             'pi0fast-fit-tokenizer = pi0fast_ros.tools.fit_tokenizer:main',
+            'pi0fast-export-dataset = pi0fast_ros.tools.export_dataset:main',
             'pi0fast-train-demo = pi0fast_ros.tools.train_demo:main',
         ],
     },

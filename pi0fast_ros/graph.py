@@ -50,6 +50,7 @@ class GraphOptions:
     fake_hardware: bool = False
     record: bool = False
     record_dir: str = ''
+    teleop_topic: str = ''     # a leader arm's JointState topic: record it, run no policy
     namespace: str = ''
     log_level: str = 'info'
     stop_on_failure: bool = True
@@ -84,15 +85,20 @@ def graph_nodes(options):
     _set_if(policy, 'device', options.device)
     _set_if(policy, 'instruction', options.instruction)
     nodes = []
+    teleop = options.teleop_topic.strip()
     if options.fake_hardware:
-        nodes.append(NodeSpec(FAKE_ROBOT, FAKE_ROBOT, {}))
+        # with teleop_topic the fake robot plays a scripted leader arm there and follows it
+        nodes.append(NodeSpec(FAKE_ROBOT, FAKE_ROBOT, {'leader_topic': teleop} if teleop else {}))
     if options.record:
         recorder = {'autostart': True,
                     'config_file': os.path.abspath(options.config_file)}
         _set_if(recorder, 'checkpoint', checkpoint)
         _set_if(recorder, 'output_dir', os.path.abspath(os.path.expanduser(options.record_dir))
                 if options.record_dir else '')
+        _set_if(recorder, 'extra_topics', [teleop] if teleop else [])
         nodes.append(NodeSpec(RECORDER, RECORDER, recorder))
+    if teleop:
+        return nodes      # a demonstration: the person drives the arm, no policy or executor
     nodes.append(NodeSpec(EXECUTOR_NODE, EXECUTOR_NODE, {}))
     nodes.append(NodeSpec(POLICY_NODE, POLICY_NODE, policy))
     return nodes

@@ -52,6 +52,9 @@ ARGUMENTS = (
      'file.'),
     ('instruction', '', 'Task instruction to start with; "" = as in the config file (or wait '
      'for one on policy_node/instruction).'),
+    ('teleop_topic', '', 'Record a teleoperated demonstration: the JointState topic of the '
+     'leader arm is recorded too and no policy or executor starts (fake_hardware plays a '
+     'scripted leader there); "" = run the policy.'),
     ('namespace', '', 'Namespace for the whole graph (all topic names are relative).'),
     ('log_level', 'info', 'Log level of every node (debug, info, warn, error).'),
     ('stop_on_failure', 'true', 'Shut the whole launch down, with its reason, when a node exits '
@@ -83,8 +86,9 @@ def options_from_context(context):
         config_file=value['config_file'], checkpoint=value['checkpoint'],
         device=value['device'], instruction=value['instruction'],
         fake_hardware=parse_bool(value['fake_hardware']), record=parse_bool(value['record']),
-        record_dir=value['record_dir'], namespace=value['namespace'],
-        log_level=value['log_level'], stop_on_failure=parse_bool(value['stop_on_failure']))
+        record_dir=value['record_dir'], teleop_topic=value['teleop_topic'],
+        namespace=value['namespace'], log_level=value['log_level'],
+        stop_on_failure=parse_bool(value['stop_on_failure']))
 
 
 def _nodes(context, *args, **kwargs):

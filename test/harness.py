@@ -63,8 +63,9 @@ class NodeProcess:
     """One node (python -m <module>) in its own process, with its output in a log file."""
 
     def __init__(self, module, *, log_dir, name=None, params_file=None, params=None,
-                 namespace=None, remaps=None, env=None, args=()):
-        cmd = [sys.executable, '-u', '-m', module, *args, '--ros-args']
+                 namespace=None, remaps=None, env=None, args=(), wrapper=()):
+        # wrapper: a command prefix that execs the rest (e.g. unshare; the pid stays the node's)
+        cmd = [*wrapper, sys.executable, '-u', '-m', module, *args, '--ros-args']
         if name:
             cmd += ['-r', f'__node:={name}']
         if namespace:
@@ -158,6 +159,17 @@ class Probe:
     def publisher(self, msg_type, topic, qos=10):
         return self.node.create_publisher(msg_type, topic, qos if qos is not None
                                           else QoSProfile(depth=10))
+
+    def publish_matched(self, publisher, msg, timeout=20.0, subscriptions=1):
+        """
+        Publish msg once publisher has matched `subscriptions` readers, as ros2 topic pub does.
+
+        A volatile reader gets only what is published after discovery matched it.
+        """
+        if not wait_for(lambda: publisher.get_subscription_count() >= subscriptions, timeout):
+            raise TimeoutError(f'{publisher.topic_name}: no matching subscription after '
+                               f'{timeout} s')
+        publisher.publish(msg)
 
     def call(self, srv_type, name, request, timeout=10.0, retries=0):
         """

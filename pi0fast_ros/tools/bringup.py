@@ -114,6 +114,10 @@ def _parse(argv):
     ap.add_argument('--fake-hardware', action='store_true', help='start fake_robot')
     ap.add_argument('--record', metavar='DIR', default=None,
                     help='start rollout_recorder writing bags under DIR')
+    ap.add_argument('--teleop-topic', default='',
+                    help='record a teleoperated demonstration: no policy or executor, the '
+                         'JointState topic of the leader arm recorded too (with --fake-hardware '
+                         'the fake robot plays a scripted leader there)')
     ap.add_argument('--namespace', default='', help='namespace of the whole graph')
     ap.add_argument('--log-level', default='info')
     ap.add_argument('--duration', type=float, default=0.0,
@@ -141,7 +145,8 @@ def _options(args):
         config_file=resolve_config(args.config), checkpoint=args.checkpoint,
         device=args.device, instruction=args.instruction, fake_hardware=args.fake_hardware,
         record=args.record is not None, record_dir=args.record or '',
-        namespace=args.namespace, log_level=args.log_level, stop_on_failure=not args.keep_going)
+        teleop_topic=args.teleop_topic, namespace=args.namespace, log_level=args.log_level,
+        stop_on_failure=not args.keep_going)
 
 
 def _wait(children, options, args, stop_event):

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-pi0fast-provenance BAG [--index I ...] [--sample N]: trace commands to their observation.
+pi0fast-provenance BAG [--index I ...] [--sample N] [--moving N]: trace commands to their source.
 
 For each selected joint_commands message: its executor tick (state, blend weight, hold
 reason), the chunk it came from (stamp, arrival delay), the policy's chunk_info (status,
@@ -24,7 +24,7 @@ Exit status 1 if any link is missing (see recording/provenance.py).
 import argparse
 import sys
 
-from ..recording.provenance import sample_indices, trace_command
+from ..recording.provenance import moving_indices, sample_indices, trace_command
 from ..recording.rollout import load_rollout
 
 
@@ -59,17 +59,23 @@ def main(argv=None):
     ap.add_argument('--index', type=int, nargs='*', default=[],
                     help='joint_commands message indices (negative counts from the end)')
     ap.add_argument('--sample', type=int, default=0, help='also trace N seeded random commands')
+    ap.add_argument('--moving', type=int, default=0,
+                    help='also trace N commands spread over the rollout while the arm moved '
+                    '(executor tracking or blending, not holding)')
     args = ap.parse_args(argv)
     try:
         rollout = load_rollout(args.bag)
     except FileNotFoundError as exc:
         print(f'pi0fast-provenance: {exc}', file=sys.stderr)
         return 2
+    if rollout.unreadable:
+        print(f'pi0fast-provenance: {rollout.unreadable_summary()}', file=sys.stderr)
     n = len(rollout.commands)
     if not n:
         print(f'pi0fast-provenance: {args.bag} has no joint_commands', file=sys.stderr)
         return 2
-    indices = [i % n for i in args.index] + sample_indices(n, args.sample)
+    indices = [i % n for i in args.index] + sample_indices(n, args.sample) + \
+        moving_indices(rollout, args.moving)
     if not indices:
         indices = [n - 1]
     traced = [trace_command(rollout, i) for i in sorted(set(indices))]
