@@ -135,7 +135,13 @@ def prepare_images(images, slots, device='cpu', size=IMAGE_SIZE):
     for slot in present:
         check_image(slot, images[slot])
 
+    threads = torch.get_num_threads()
+
     def convert(i):
+        # A pool thread keeps the intra-op thread count it was started with, and the bilinear
+        # resize rounds differently (~4e-7) with another count: use the caller's.
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         to_model_image(images[present[i]], device, size, out=batch[i:i + 1])
     if len(present) > 1 and batch.device.type == 'cpu':
         # torch releases the GIL inside each op: two cameras at a time use both cores even
