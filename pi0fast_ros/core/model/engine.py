@@ -206,7 +206,7 @@ class Pi0FastEngine:
             raise ValueError('allowed_token_ids must be non-empty, strictly ascending and '
                              f'within [0, {self.model.arch.vocab_size})')
         if self._restricted is None or self._restricted[0] != ids:
-            table = self.model.gemma.embed_tokens.weight
+            table = self.model.output_table
             ids_t = torch.tensor(ids, dtype=torch.long, device=table.device)
             self._restricted = (ids, ids_t, table.index_select(0, ids_t))
         return self._restricted
