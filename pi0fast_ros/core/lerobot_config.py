@@ -149,7 +149,7 @@ def default_config_dict(input_features, output_features, version='0.4.4', **over
     cfg = fields_of(version)
     unknown = sorted(set(overrides) - set(cfg))
     if unknown:
-        raise CheckpointError(f'not LeRobot {version} pi0_fast config fields: {unknown}')
+        raise CheckpointError(f'not LeRobot pi0_fast config fields (of {version}): {unknown}')
     cfg = dict(cfg)
     cfg['input_features'] = _features_to_json(input_features)
     cfg['output_features'] = _features_to_json(output_features)

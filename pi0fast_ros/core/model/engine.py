@@ -95,7 +95,7 @@ class Pi0FastEngine:
     @torch.inference_mode()
     def sample_actions_fast_kv_cache(self, images, img_masks, tokens, masks,
                                      max_decoding_steps=None, temperature=0.0, *,
-                                     generator=None):
+                                     generator=None, end_marker_id=None):
         """
         Decode exactly like LeRobot 0.4.4 PI0FastPytorch (same method name, M:680-801).
 
@@ -105,13 +105,20 @@ class Pi0FastEngine:
         masks: [B, T] bool. The extra inference BOS is appended here, as LeRobot does.
         max_decoding_steps None -> max_action_tokens (256). Temperature 0 is greedy (first max
         on ties); > 0 samples softmax(logits / T) with torch.multinomial over the full
-        vocabulary (global RNG unless `generator`). Returns [B, max_decoding_steps] long: always
-        the full length, like LeRobot (no stop at '|').
+        vocabulary (global RNG unless `generator`). Returns [B, max_decoding_steps] long: by
+        default the full length, like LeRobot 0.4.4 (no stop at '|'). end_marker_id (the id of
+        '|', 235371 for PaliGemma): LeRobot 0.6.1's convention instead: greedy decoding stops
+        once every row has emitted it, and the columns after the stop are zeros (rows that
+        finished earlier keep their tokens up to the stop); sampling still runs to the end.
         """
         steps = self.max_action_tokens if max_decoding_steps is None else max_decoding_steps
-        result = self.generate(images, img_masks, tokens, masks, steps,
+        stop = end_marker_id if end_marker_id is not None and temperature == 0 else None
+        result = self.generate(images, img_masks, tokens, masks, steps, stop_token_id=stop,
                                temperature=temperature, generator=generator)
-        return result.tokens
+        out = result.tokens
+        if out.shape[1] < steps:
+            out = torch.cat([out, out.new_zeros(out.shape[0], steps - out.shape[1])], dim=1)
+        return out
 
     @torch.inference_mode()
     def generate(self, images, img_masks, tokens, masks, max_steps, *, stop_token_id=None,
