@@ -42,7 +42,7 @@ def relative_dir(tmp_path_factory):
 
 @pytest.fixture
 def copy(relative_dir, tmp_path):
-    """A fresh copy of the relative 0.6 checkpoint to edit."""
+    """Copy the relative 0.6 checkpoint, to edit it."""
     import shutil
     return shutil.copytree(relative_dir, tmp_path / 'ckpt')
 
@@ -74,8 +74,9 @@ def test_asking_for_0_4_on_newer_files_is_refused(relative_dir):
         load_checkpoint(relative_dir, lerobot_version='v1')
 
 
-@pytest.mark.parametrize('file,step', [('policy_preprocessor.json', 'image_crop_resize_processor'),
-                                       ('policy_postprocessor.json', 'map_delta_action_to_robot_action')])
+@pytest.mark.parametrize('file,step', [
+    ('policy_preprocessor.json', 'image_crop_resize_processor'),
+    ('policy_postprocessor.json', 'map_delta_action_to_robot_action')])
 def test_unknown_processor_steps_are_refused(copy, file, step):
     _edit_json(copy, file, lambda d: d['steps'].insert(1, {'registry_name': step,
                                                            'config': {}}))
@@ -123,12 +124,13 @@ def test_unknown_variant_is_refused(copy):
     ('policy_preprocessor.json',
      lambda d: _step(d, 'relative_actions_processor')['config'].update(enabled=False),
      'preprocessor step enabled False'),
-    ('policy_postprocessor.json', lambda d: d['steps'].pop(1), 'absolute_actions_processor absent'),
+    ('policy_postprocessor.json', lambda d: d['steps'].pop(1),
+     'absolute_actions_processor absent'),
     ('policy_postprocessor.json',
      lambda d: _step(d, 'absolute_actions_processor')['config'].update(enabled=False),
      'present but disabled'),
     ('config.json', lambda d: d.update(relative_exclude_joints=[]),
-     r"relative_exclude_joints \[\] differs"),
+     r'relative_exclude_joints \[\] differs'),
     ('config.json', lambda d: d.update(action_feature_names=NAMES[::-1]),
      'action_feature_names .* differs'),
     ('policy_preprocessor.json',

@@ -107,7 +107,7 @@ def test_0_5_0_needs_the_explicit_choice(tmp_path, caplog):
 
 
 def _absolute(path, state, names, exclude=('gripper',)):
-    """LeRobot's AbsoluteActionsProcessorStep written out: actions + state on relative dims."""
+    """Apply LeRobot's AbsoluteActionsProcessorStep, written out: state added on relative dims."""
     actions = np.asarray(_scripted(path)['actions'], dtype=np.float32)
     for i, name in enumerate(names or [None] * actions.shape[1]):
         if name is None or not any(e.lower() in name.lower() for e in exclude):
@@ -119,8 +119,8 @@ def test_0_5_1_relative_actions_are_made_absolute(tmp_path):
     path = make_random_checkpoint(tmp_path, seed=3, scripted=True, lerobot_version='0.5.1',
                                   relative_actions=True, action_names=NAMES)
     pre = json.loads((path / 'policy_preprocessor.json').read_text())
-    assert [s['registry_name'] for s in pre['steps']][2:4] == ['delta_actions_processor',
-                                                                'normalizer_processor']
+    steps = [s['registry_name'] for s in pre['steps']]
+    assert steps[2:4] == ['delta_actions_processor', 'normalizer_processor']
     policy = Pi0FastPolicy.from_pretrained(path)
     assert policy.semantics.version == '0.5' and 'delta_actions_processor' in \
         policy.semantics.reason

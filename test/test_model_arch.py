@@ -51,7 +51,7 @@ def test_one_text_hint_fixes_the_layout(hint):
 def test_head_layout_is_never_guessed():
     # The layout the issue found loaded silently as 4 x 64 with 1 KV head.
     arch = dataclasses.replace(TINY, width=64, num_heads=8, num_kv_heads=2, head_dim=32)
-    with pytest.raises(ArchError, match=r"head layout cannot be determined.*q_proj rows 256, "
+    with pytest.raises(ArchError, match=r'head layout cannot be determined.*q_proj rows 256, '
                        r"k_proj rows 64.*not paligemma_variant 'gemma_2b'"):
         infer_arch(expected_shapes(arch), {'vision_heads': 4})
     # gemma_2b's q/k rows but one layer fewer: not the variant either, so no layout from it

@@ -118,3 +118,10 @@ def test_unknown_engine_mode_is_a_startup_error(spawn, tmp_path):
     out = _startup_failure(spawn, {'checkpoint_path': str(tmp_path), 'engine_mode': 'fastest',
                                    'action_joint_names': ['a']})
     assert "engine_mode 'fastest': use one of" in out
+
+
+@pytest.mark.ros
+def test_unknown_lerobot_version_is_a_startup_error(spawn, tmp_path):
+    out = _startup_failure(spawn, {'checkpoint_path': str(tmp_path), 'lerobot_version': '0.6',
+                                   'action_joint_names': ['a']})
+    assert "lerobot_version '0.6': use one of ['auto', '0.4', '0.5']" in out

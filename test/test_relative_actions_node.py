@@ -25,7 +25,7 @@ so the arm moves by D from wherever it is instead of jumping to the deltas.
 
 import json
 
-from graph_checks import GraphChecks, graph_test_config
+from graph_checks import graph_test_config, GraphChecks
 from harness import CONFIG_DIR, wait_for
 import numpy as np
 from pi0fast_ros.core.random_checkpoint import make_random_checkpoint

@@ -260,7 +260,7 @@ def _load_weights(f, names, source, dtype, device, arch_hints, progress, check_f
 
 
 def aligned(tensor):
-    """The tensor itself when its data is ALIGNMENT-byte aligned, else an aligned copy."""
+    """Return the tensor itself when its data is ALIGNMENT-byte aligned, else an aligned copy."""
     if tensor.data_ptr() % ALIGNMENT == 0:
         return tensor
     return tensor.clone(memory_format=torch.contiguous_format)

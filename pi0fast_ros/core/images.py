@@ -91,7 +91,8 @@ def to_model_image(image, device='cpu', size=IMAGE_SIZE, out=None, pad_value=PAD
     """
     Convert one uint8 HxWx3 RGB frame to the model input [1, 3, 224, 224] fp32 in [-1, 1].
 
-    The pad border is pad_value: -3.0 (LeRobot 0.4.4's quirk) or -1.0 (LeRobot >= 0.5). `out`, if given, is a [1, 3, h, w] fp32 tensor
+    The pad border is pad_value: -3.0 (LeRobot 0.4.4's quirk) or -1.0 (LeRobot >= 0.5).
+    `out`, if given, is a [1, 3, h, w] fp32 tensor
     on `device` that receives the result (e.g. a slice of a preallocated camera batch).
     """
     check_image('image', image)

@@ -126,7 +126,7 @@ class Pi0FastConfig:
 
 
 def fields_of(version):
-    """The config.json fields (with defaults) LeRobot `version` writes (CONFIG_VERSIONS)."""
+    """Return the config.json fields (with defaults) LeRobot `version` writes."""
     if version not in CONFIG_VERSIONS:
         raise CheckpointError(f'config version {version!r} is not one of {CONFIG_VERSIONS}')
     fields = {'type': 'pi0_fast', **_BASE_FIELDS, **_PI0FAST_FIELDS}

@@ -66,7 +66,7 @@ class Semantics:
 
     @property
     def numerics(self):
-        """PaliGemma numerics / bf16 rule: '0.4' or '0.5' (see model.paligemma)."""
+        """Return the PaliGemma numerics / bf16 rule: '0.4' or '0.5' (model.paligemma)."""
         return self.version
 
     def describe(self):

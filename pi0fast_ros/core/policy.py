@@ -192,7 +192,8 @@ class Pi0FastPolicy:
         mode's; bf16 may drift after tens of steps), the engine default on CUDA ('static').
         lerobot_version: 'auto' (decided from the files, logged with the reason), '0.4' or
         '0.5' (LeRobot 0.5.0 .. 0.6.x; needed for 0.5.0 checkpoints, whose files look like
-        0.4.4's); see lerobot_versions.py. Raises CheckpointError / ResolveError / TextTokenizerError / FastTokenizerError /
+        0.4.4's); see lerobot_versions.py.
+        Raises CheckpointError / ResolveError / TextTokenizerError / FastTokenizerError /
         NormalizerError naming the problem; never returns a partly loaded policy.
         """
         report = _progress_reporter(progress)

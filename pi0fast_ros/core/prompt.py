@@ -17,7 +17,8 @@ The PI0-FAST prompt: "Task: {task}, State: {bins};\n" (P:224-247).
 
 The state arrives here already normalized (normalize.py). LeRobot 0.4.4 zero-pads it to
 max_state_dim (32 bins listed); LeRobot >= 0.5 lists only the real dims (max_state_dim None
-here). It is cut into 256 bins with LeRobot's exact numpy call, including its edge behaviour (facts §2):
+here). It is cut into 256 bins with LeRobot's exact numpy call, including its edge behaviour
+(facts §2):
 s < -1 -> -1, s = -1 -> 0, 0 -> 128 (so the padding prints as "128"), s >= 0.9921875 -> 255,
 NaN -> 255. The policy facade refuses NaN/inf state before this point.
 """

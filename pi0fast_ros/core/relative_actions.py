@@ -41,7 +41,7 @@ class RelativeActionsError(CheckpointError):
 
 
 def lerobot_mask(exclude_joints, action_names, action_dim):
-    """The per-dim mask of RelativeActionsProcessorStep._build_mask (True = state added)."""
+    """Return the mask of RelativeActionsProcessorStep._build_mask (True = state added)."""
     tokens = [str(name).lower() for name in (exclude_joints or []) if name]
     if action_names is None or not tokens:
         return (True,) * action_dim
@@ -58,7 +58,7 @@ class RelativeActions:
     action_names: tuple     # None when the checkpoint saved none
 
     def to_absolute(self, actions, state):
-        """actions [H, D] float32 (unnormalized), state [>= D] float32 -> absolute [H, D]."""
+        """Add the state on relative dims: actions [H, D] unnormalized, state [>= D] -> [H, D]."""
         actions = np.asarray(actions, dtype=np.float32)
         dim = actions.shape[-1]
         offset = np.asarray(state, dtype=np.float32)[:dim] * np.asarray(self.mask, np.float32)
@@ -101,7 +101,7 @@ def _names(value, what, source):
 def read_relative_actions(raw_config, preprocessor, postprocessor, action_dim, state_dim,
                           source):
     """
-    RelativeActions for a checkpoint, or None when its actions are absolute.
+    Return the RelativeActions of a checkpoint, or None when its actions are absolute.
 
     Refuses (RelativeActionsError) whenever LeRobot's meaning cannot be reproduced: config.json
     and the processor step disagree, relative actions without the postprocessor step that
@@ -145,9 +145,9 @@ def _agree(raw_config, field, step_value, source):
     value = _names(raw_config[field], field, source)
     if step_value is not None and tuple(value) != tuple(step_value):
         raise RelativeActionsError(f'{source}: config.json {field} {list(value)} differs from '
-                                   f'the relative actions step\'s {list(step_value)}; refusing')
+                                   f"the relative actions step's {list(step_value)}; refusing")
     if step_value is None and field == 'action_feature_names':
         raise RelativeActionsError(
             f'{source}: config.json has action_feature_names {list(value)} but the relative '
-            'actions step saved none: LeRobot\'s pipeline would make every dim relative, its '
+            "actions step saved none: LeRobot's pipeline would make every dim relative, its "
             'RTC rollout would use the names; refusing to guess')

@@ -186,7 +186,7 @@ def _declare_paths(node):
         'lerobot_version': declare(
             node, 'lerobot_version', 'auto', 'LeRobot semantics of the checkpoint: auto (from '
             'what the files prove; logged with the reason), 0.4 (0.4.x) or 0.5 (0.5.0 .. 0.6.x; '
-            'needed for 0.5.0 checkpoints, whose files look like 0.4.4\'s).', **ro),
+            "needed for 0.5.0 checkpoints, whose files look like 0.4.4's).", **ro),
     }
 
 

@@ -216,13 +216,13 @@ def infer_arch(shapes, hints=None, variant='gemma_2b'):
     vocab, width = _shape(shapes, LM_HEAD)
     q_rows = _shape(shapes, LANGUAGE + 'layers.0.self_attn.q_proj.weight')[0]
     kv_rows = _shape(shapes, LANGUAGE + 'layers.0.self_attn.k_proj.weight')[0]
-    sizes = dict(
-        width=width, depth=_count_layers(shapes, LANGUAGE + 'layers.'),
-        mlp_dim=_shape(shapes, LANGUAGE + 'layers.0.mlp.gate_proj.weight')[0],
-        vocab_size=vocab, vision_width=vw,
-        vision_depth=_count_layers(shapes, VISION + 'encoder.layers.'),
-        vision_mlp_dim=_shape(shapes, VISION + 'encoder.layers.0.mlp.fc1.weight')[0],
-        patch_size=patch, image_size=side * patch)
+    sizes = {
+        'width': width, 'depth': _count_layers(shapes, LANGUAGE + 'layers.'),
+        'mlp_dim': _shape(shapes, LANGUAGE + 'layers.0.mlp.gate_proj.weight')[0],
+        'vocab_size': vocab, 'vision_width': vw,
+        'vision_depth': _count_layers(shapes, VISION + 'encoder.layers.'),
+        'vision_mlp_dim': _shape(shapes, VISION + 'encoder.layers.0.mlp.fc1.weight')[0],
+        'patch_size': patch, 'image_size': side * patch}
     base = VARIANTS.get(variant)
     text = _text_layout(hints, q_rows, kv_rows, sizes, base, variant)
     vision_heads = _vision_heads(hints, sizes, base, variant)
@@ -244,8 +244,8 @@ def _text_layout(hints, q_rows, kv_rows, sizes, base, variant):
         if base is not None and measured == (base.width, base.depth, base.mlp_dim,
                                              base.num_heads * base.head_dim,
                                              base.num_kv_heads * base.head_dim):
-            return dict(num_heads=base.num_heads, num_kv_heads=base.num_kv_heads,
-                        head_dim=base.head_dim)
+            return {'num_heads': base.num_heads, 'num_kv_heads': base.num_kv_heads,
+                    'head_dim': base.head_dim}
         raise ArchError(
             f'the attention head layout cannot be determined: the weights have width '
             f'{sizes["width"]}, {sizes["depth"]} layers, MLP {sizes["mlp_dim"]}, q_proj rows '
@@ -253,8 +253,8 @@ def _text_layout(hints, q_rows, kv_rows, sizes, base, variant):
             f'{_variant_text(base)}; pass arch_hints with num_heads, num_kv_heads or head_dim')
     if hd <= 0:
         raise ArchError(f'architecture hints {hints} give no positive head_dim')
-    return dict(num_heads=hints.get('num_heads', q_rows // hd),
-                num_kv_heads=hints.get('num_kv_heads', kv_rows // hd), head_dim=hd)
+    return {'num_heads': hints.get('num_heads', q_rows // hd),
+            'num_kv_heads': hints.get('num_kv_heads', kv_rows // hd), 'head_dim': hd}
 
 
 def _vision_heads(hints, sizes, base, variant):
@@ -267,7 +267,7 @@ def _vision_heads(hints, sizes, base, variant):
     raise ArchError(f'cannot infer the SigLIP head count for vision width '
                     f'{sizes["vision_width"]} ({sizes["vision_depth"]} layers, MLP '
                     f'{sizes["vision_mlp_dim"]}; paligemma_variant {variant!r} uses SigLIP '
-                    f'so400m): pass arch_hints={{\'vision_heads\': N}} (the checkpoint '
+                    f"so400m): pass arch_hints={{'vision_heads': N}} (the checkpoint "
                     f'carries no {ARCH_METADATA_KEY} metadata)')
 
 

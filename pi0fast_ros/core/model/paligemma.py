@@ -86,7 +86,7 @@ class PaliGemma(nn.Module):
 
     @property
     def output_table(self):
-        """The [vocab, width] matrix the logits are computed with."""
+        """Return the [vocab, width] matrix the logits are computed with."""
         return self.gemma.embed_tokens.weight if self.head is None else self.head.weight
 
     @property
