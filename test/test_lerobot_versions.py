@@ -37,14 +37,6 @@ NAMES = ['shoulder_pan.pos', 'shoulder_lift.pos', 'elbow_flex.pos', 'wrist_flex.
          'wrist_roll.pos', 'Gripper.pos']
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _frames():
     rng = np.random.default_rng(0)
     return {'top': rng.integers(0, 256, (96, 128, 3), dtype=np.uint8),

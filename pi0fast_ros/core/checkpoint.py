@@ -178,7 +178,7 @@ def load_checkpoint(path, *, dtype=None, device='cpu', arch_hints=None, progress
             semantics = choose_semantics(lerobot_version, version_evidence(
                 config.raw, pre, post, differs), str(path))
             model, arch = _load_weights(f, names, weights, dtype, device, arch_hints, progress,
-                                        check_finite, semantics.numerics, config)
+                                        check_finite, semantics.numerics, config, differs)
     except Exception as e:  # safetensors raises its own error type for corrupt files
         if isinstance(e, CheckpointError):
             raise
@@ -229,13 +229,12 @@ def _arch_hints(f, arch_hints):
 
 
 def _load_weights(f, names, source, dtype, device, arch_hints, progress, check_finite,
-                  numerics, config):
+                  numerics, config, untied):
     shapes = {rel: tuple(f.get_slice(key).get_shape()) for rel, key in names.items()}
     try:
         arch = infer_arch(shapes, _arch_hints(f, arch_hints), config.paligemma_variant)
     except ArchError as e:
         raise CheckpointError(f'{source}: {e}') from e
-    untied = _head_differs(f, names, source)
     expected = expected_shapes(arch)
     if untied:
         expected[EMBED] = expected[LM_HEAD]
