@@ -168,6 +168,8 @@ def load_checkpoint(path, *, dtype=None, device='cpu', arch_hints=None, progress
     dtype = resolve_dtype(dtype, config.dtype)
     pre, post = read_processor(path, PREPROCESSOR_FILE), read_processor(path, POSTPROCESSOR_FILE)
     check_processor_steps(pre, post)
+    relative = read_relative_actions(config.raw, pre, post, config.action_dim, config.state_dim,
+                                     str(path))
     weights = path / MODEL_FILE
     if not weights.is_file():
         raise CheckpointError(f'missing {MODEL_FILE} in {path}')
@@ -183,8 +185,6 @@ def load_checkpoint(path, *, dtype=None, device='cpu', arch_hints=None, progress
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f'{weights}: cannot read weights ({type(e).__name__}: {e})') from e
-    relative = read_relative_actions(config.raw, pre, post, config.action_dim, config.state_dim,
-                                     str(path))
     _log.info('%s: %s', path, semantics.describe())
     if relative is not None:
         _log.info('%s: %s', path, relative.describe())
