@@ -28,7 +28,6 @@ from pi0fast_ros.core.checkpoint import load_checkpoint
 from pi0fast_ros.core.model.paligemma import PaliGemma
 from pi0fast_ros.core.policy import Pi0FastPolicy
 from pi0fast_ros.core.random_checkpoint import make_random_checkpoint
-import pytest
 from safetensors.torch import load_file
 import torch
 
