@@ -59,6 +59,7 @@ setup(
             'rollout_recorder = pi0fast_ros.nodes.rollout_recorder:main',
             # tools
             'pi0fast-bringup = pi0fast_ros.tools.bringup:main',
+            'pi0fast-doctor = pi0fast_ros.tools.doctor:main',
             'pi0fast-plot-rollout = pi0fast_ros.tools.plot_rollout:main',
             'pi0fast-provenance = pi0fast_ros.tools.provenance:main',
             'pi0fast-recover-bag = pi0fast_ros.tools.recover_bag:main',

@@ -27,7 +27,11 @@ distort multi-threaded timings far more than single-threaded ones.
      fixed-shape steps); the full-recompute reference over --ref-steps tokens (first camera
      count only: it is quadratic). Target: engine decode ms/token <= 0.8x the growing loop.
      Also the weight-streaming bound: the time one streaming read of the bytes a decode step
-     reads takes on the same threads (the hardware limit for a memory-bound step).
+     reads takes on the same threads (the hardware limit for a memory-bound step), the
+     per-token cost of checking for the stop token (a host sync per step: a stop id that is
+     never emitted vs no stop id) and 'compact' with logits over 2,048 allowed ids (the
+     policy's `constrained` option). --vocab 257152 gives the model PaliGemma's vocabulary
+     (default 16384): the LM head then dominates a CPU decode step.
   2. For each method, chunk latency with the stop at the end marker after ~40 tokens vs
      decoding all --steps tokens. Target: >= 5x faster.
   3. With CUDA: gemma_2b-sized random weights in bf16, 3 cameras: prefill, decode ms/token,
@@ -35,16 +39,18 @@ distort multi-threaded timings far more than single-threaded ones.
      Targets (H100): decode <= 1.5 ms/token, 50-token chunk <= 100 ms, memory <= 7.5 GB.
 
 Usage: python benchmarks/bench_engine.py [--steps 256] [--repeats 3] [--threads N]
-       [--cameras 1 2 3] [--prompt 50] [--ref-steps 8] [--no-cpu]
+       [--cameras 1 2 3] [--prompt 50] [--ref-steps 8] [--vocab 16384] [--no-cpu]
 """
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
 
 from pi0fast_ros.core.checkpoint import build_model, init_random_weights
 from pi0fast_ros.core.model import ArchConfig, generate_growing, Pi0FastEngine, VARIANTS
+from pi0fast_ros.core.model.perf import weight_stream_bound
 from pi0fast_ros.core.model.reference import reference_generate
 import torch
 
@@ -127,32 +133,8 @@ def find_stop(tokens, around=40):
     raise RuntimeError('no fresh token after step 40; use another seed')
 
 
-def weight_stream_bound(model, device, repeats=5):
-    """
-    Time one streaming read of as many bytes as a decode step reads -> (MB, ms).
-
-    A decode step reads every decoder weight and the whole tied embedding table (the LM head);
-    the vision tower is not used. The bound times a sum over a float32 buffer of that many
-    bytes on the same threads/device: a streaming read no kernel can beat by much.
-    """
-    nbytes = sum(p.numel() * p.element_size() for p in model.gemma.parameters())
-    buf = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
-    times = []
-    for _ in range(repeats + 1):
-        t0 = _sync_now(device)
-        buf.sum()
-        times.append(_sync_now(device) - t0)
-    return nbytes / 1e6, statistics.median(times[1:]) * 1e3
-
-
-def _sync_now(device):
-    if torch.device(device).type == 'cuda':
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
-
-
 def bench_cpu(opts):
-    arch, steps = CPU_ARCH, opts.steps
+    arch, steps = dataclasses.replace(CPU_ARCH, vocab_size=opts.vocab), opts.steps
     weights = init_random_weights(arch, seed=0)
     model = build_model(weights, arch, dtype=opts.dtype)
     n_params = model.num_parameters() / 1e6
@@ -169,7 +151,7 @@ def bench_cpu(opts):
 
 def bench_cameras(opts, model, weights, cameras, bound):
     """Every method on one camera count: full chunk and the stop after ~40 tokens."""
-    arch, steps = CPU_ARCH, opts.steps
+    arch, steps = model.arch, opts.steps
     args = inputs(arch, cameras, 'cpu', prompt=opts.prompt)
     engines = {mode: Pi0FastEngine(model, mode=mode) for mode in ('exact', 'compact', 'static')}
     full = {mode: e.generate(*args, steps) for mode, e in engines.items()}  # + warm-up
@@ -185,6 +167,11 @@ def bench_cameras(opts, model, weights, cameras, bound):
         runs[mode] = lambda e=engine: engine_run(e, args, steps)
         runs[mode + '_stop'] = lambda e=engine, m=mode: engine_run(
             e, args, steps, stop_token_id=stops[m][0])
+    never = max(set(range(arch.vocab_size)) - set(full['compact'].tokens[0].tolist()))
+    runs['sync'] = lambda: engine_run(engines['compact'], args, steps, stop_token_id=never)
+    allowed = list(range(arch.vocab_size - 2048, arch.vocab_size))
+    runs['constrained'] = lambda: engine_run(engines['compact'], args, steps,
+                                             allowed_token_ids=allowed)
     r = interleaved(opts.repeats, **runs)
     compacted = cameras * arch.tokens_per_image + opts.prompt + 1
     print(f'\n{cameras} camera(s): prefix {cameras * arch.tokens_per_image + 201} slots, '
@@ -201,6 +188,10 @@ def bench_cameras(opts, model, weights, cameras, bound):
               f'{whole["chunk"] / stopped["chunk"]:5.2f}x   (prefill = '
               f'{stopped["prefill"] / whole["per_token"]:5.1f} decode steps; stopped after '
               f'{stopped["steps"]:.0f} tokens)')
+    row("engine, 'compact', logits over 2048 ids", r['constrained'], r['grow'])
+    print('  per-token check for a stop id that never comes (one host sync per step): '
+          f"{r['sync']['per_token'] - r['compact']['per_token']:+.3f} ms/token "
+          f"({r['sync']['per_token']:.2f} vs {r['compact']['per_token']:.2f} without a stop id)")
     if cameras == opts.cameras[0] and opts.ref_steps:
         ref = reference_run(weights, arch, args, opts.ref_steps, getattr(torch, opts.dtype))
         row(f'full-recompute reference ({opts.ref_steps} tok)', ref, r['grow'])
@@ -211,38 +202,59 @@ def bench_cameras(opts, model, weights, cameras, bound):
           f"{r['compact']['per_token'] / bound:.2f}x the weight-streaming bound")
 
 
-def bench_cuda(opts):
+def cuda_model():
+    """gemma_2b-sized random weights in bf16 on CUDA, 3-camera inputs -> (model, args)."""
     arch, device = VARIANTS['gemma_2b'], torch.device('cuda')
     weights = init_random_weights(arch, seed=0, dtype='bfloat16', device=device)
     model = build_model(weights, arch, dtype='bfloat16', device=device)
     del weights
     torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()  # the fp32 temporaries of the random init excluded
-    args = inputs(arch, 3, device)
+    return model, inputs(arch, 3, device)
+
+
+def cuda_figures(model, args, repeats, tokens=50):
+    """
+    Graph engine vs eager static steps vs growing loop -> {name: medians}, bound, peak memory.
+
+    Also 'sync': the graph engine with a stop id it never emits (the per-token host sync).
+    """
+    device = model.device
+    megabytes, bound = weight_stream_bound(model, device)
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()  # weights counted, the bound's buffer not
+    engine = Pi0FastEngine(model)  # static mode + CUDA graph
+    first = engine.generate(*args, tokens)     # warm-up incl. graph capture
+    never = max(set(range(model.arch.vocab_size)) - set(first.tokens[0].tolist()))
+    eager = Pi0FastEngine(model, cuda_graph=False)
+    eager.generate(*args, 8)
+    r = interleaved(repeats, graph=lambda: engine_run(engine, args, tokens),
+                    plain=lambda: engine_run(eager, args, tokens),
+                    grow=lambda: growing_run(model, args, tokens),
+                    sync=lambda: engine_run(engine, args, tokens, stop_token_id=never))
+    r['bound'] = {'megabytes': megabytes, 'ms': bound}
+    r['peak_gib'] = torch.cuda.max_memory_allocated() / 2**30
+    r['weights_gib'] = model.num_parameters() * 2 / 2**30
+    return r
+
+
+def bench_cuda(opts):
+    model, args = cuda_model()
     print(f'CUDA {torch.cuda.get_device_name()}, gemma_2b-sized random weights, bf16, '
           f'3 cameras, prefix {256 * 3 + 201}')
-    megabytes, bound = weight_stream_bound(model, device)
+    r = cuda_figures(model, args, opts.repeats)
+    megabytes, bound = r['bound']['megabytes'], r['bound']['ms']
     print(f'weight-streaming bound: a decode step reads {megabytes:.0f} MB of weights; one '
           f'streaming read of that many bytes takes {bound:.2f} ms here '
           f'({megabytes / bound:.0f} GB/s)')
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()  # the bound's buffer excluded as well
-    engine = Pi0FastEngine(model)  # static mode + CUDA graph
-    engine.generate(*args, 50)     # warm-up incl. graph capture
-    eager = Pi0FastEngine(model, cuda_graph=False)
-    eager.generate(*args, 8)
-    r = interleaved(opts.repeats, graph=lambda: engine_run(engine, args, 50),
-                    plain=lambda: engine_run(eager, args, 50),
-                    grow=lambda: growing_run(model, args, 50))
     graph, plain, grow = r['graph'], r['plain'], r['grow']
     row('growing-cache loop (LeRobot)', grow, grow)
     row('engine, static step, no graph', plain, grow)
     row('engine, static step, CUDA graph', graph, grow)
     print(f'  -> decode {graph["per_token"]:.2f} ms/token (target <= 1.5; '
           f'{graph["per_token"] / bound:.2f}x the weight-streaming bound), 50-token chunk '
-          f'{graph["chunk"]:.1f} ms (target <= 100), peak GPU memory '
-          f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB, weights '
-          f'{model.num_parameters() * 2 / 2**30:.2f} GiB (target <= 7.5 GB)')
+          f'{graph["chunk"]:.1f} ms (target <= 100), peak GPU memory {r["peak_gib"]:.2f} GiB, '
+          f'weights {r["weights_gib"]:.2f} GiB (target <= 7.5 GB); stop-id check '
+          f'{(r["sync"]["per_token"] - graph["per_token"]) * 1e3:+.0f} us/token')
 
 
 def main():
@@ -254,6 +266,8 @@ def main():
                         help='valid prompt tokens (BOS + text) of the 200 slots')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--vocab', type=int, default=CPU_ARCH.vocab_size,
+                        help="vocabulary of the CPU model (257152 = PaliGemma's)")
     parser.add_argument('--dtype', choices=('float32', 'bfloat16'), default='float32',
                         help='dtype of the CPU model (bfloat16 uses AMX/AVX512-BF16 matmuls '
                         'where the CPU has them)')

@@ -153,9 +153,13 @@ def make_params(tmp):
     from pi0fast_ros.core.random_checkpoint import make_random_checkpoint
     config = yaml.safe_load((REPO / 'config' / 'aloha.yaml').read_text())
     names = config['/**']['ros__parameters']['action_joint_names']
+    # state statistics wide enough for the sine joint states (policy space: flipped, grippers
+    # to_angular), so that they lie inside the checkpoint's state envelope
+    state = {'mean': np.zeros(len(names)), 'std': np.ones(len(names))}
     checkpoint = make_random_checkpoint(pathlib.Path(tmp) / 'checkpoint', cameras=CAMERAS,
                                         state_dim=len(names), action_dim=len(names),
-                                        chunk_size=50, scripted=True)
+                                        chunk_size=50, scripted=True,
+                                        stats={'observation.state': state})
     config['/**/policy_node']['ros__parameters'].update(
         checkpoint_path=str(checkpoint), camera_slots=list(CAMERAS),
         camera_topics=[f'cameras/{c}/image_raw' for c in CAMERAS],

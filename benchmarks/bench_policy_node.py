@@ -191,9 +191,11 @@ def main():
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     payloads = camera_payloads(width, height, args.compressed)
     with tempfile.TemporaryDirectory() as tmp:
+        # state statistics around the driver's joint state (0 .. 0.5): inside the envelope
         checkpoint = make_random_checkpoint(pathlib.Path(tmp) / 'ckpt', cameras=SLOTS,
                                             state_dim=6, action_dim=6, chunk_size=10,
-                                            scripted=True)
+                                            scripted=True, stats={'observation.state': {
+                                                'mean': [0.0] * 6, 'std': [1.0] * 6}})
         base, base_cpu = baseline_ms(checkpoint, payloads, width, height, args.torch_threads)
         proc, log = start_node(checkpoint, args.compressed, pathlib.Path(tmp) / 'node.log',
                                args.torch_threads, args.period, args.realtime_priority)

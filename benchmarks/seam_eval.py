@@ -92,7 +92,9 @@ def simulate(scenario, setting, delay_frac, duration, seed, period_frac):
     ctrl, rate, horizon = SCENARIOS[scenario]
     target = MovingTarget(np.random.default_rng(seed))
     names = tuple(f'j{i}' for i in range(DIM))
-    core = ExecutorCore(ExecutorConfig(names, rate, ctrl, watchdog_timeout_s=0.0, **setting))
+    # blending only: the chunks are made up here, no action envelope bounds them
+    core = ExecutorCore(ExecutorConfig(names, rate, ctrl, watchdog_timeout_s=0.0,
+                                       require_envelope=False, **setting))
     span = horizon / rate
     delay = delay_frac * span
     # period 0: back to back, one inference in flight: the next observation when a chunk lands

@@ -306,12 +306,14 @@ class GraphChecks:
         limits left alone (the status names the others):
 
         - a tracking tick sends its active chunk at chunk_index;
-        - a blending tick sends it on the hard_switch_joints (they switch at once); on the
-          other joints, when the chunks are constant (the scripted test model's are), it sends
-          w * old + (1 - w) * new with w the status' blend_weight and old the command of the
-          tick before the blend began: the old side (a chunk, a frozen blend or a held value)
-          then stays put, and blending commutes with these maps (affine per joint). Blends
-          from the measured pose (the first command, after enable) are left out.
+        - a blending tick sends it on the hard_switch_joints (they switch at once between
+          chunks; a blend that began after a hold, or inside such a blend, fades them in like
+          the other joints); on the other joints, when the chunks are constant (the scripted
+          test model's are), it sends w * old + (1 - w) * new with w the status'
+          blend_weight and old the command of the tick before the blend began: the old side
+          (a chunk, a frozen blend or a held value) then stays put, and blending commutes
+          with these maps (affine per joint). Blends from the measured pose (the first
+          command, after enable) are left out.
 
         Every joint must be checked on per_joint ticks. Run it late, once many ticks are in.
         """
@@ -320,7 +322,7 @@ class GraphChecks:
                        for m in chunks.values())
         hard = np.isin(self.names, self.executor_params.get('hard_switch_joints', []))
         checked = np.zeros(len(self.names), dtype=int)
-        old, before = None, {}
+        old, before, after_hold = None, {}, False
         for row in self.statuses():
             previous, before = before, row
             if row.get('state') not in ('tracking', 'blending'):
@@ -331,6 +333,10 @@ class GraphChecks:
                     consecutive and previous.get('state') == 'blending'
                     and int(previous['active_chunk_stamp_ns']) == active):
                 old = self._old_side(previous) if consecutive else None
+                # held, waiting or disabled before (or still blending in from there): the
+                # grippers blend too; after a lost status that is not known: not checked
+                after_hold = not consecutive or previous.get('state') not in (
+                    'tracking', 'blending') or (previous['state'] == 'blending' and after_hold)
             chunk = chunks.get(active)
             if chunk is None:
                 continue
@@ -342,8 +348,9 @@ class GraphChecks:
                 w = float(row['blend_weight'])
                 side = np.full(len(self.names), np.nan) if old is None or not constant else old
                 known = np.isfinite(side)
-                expected = np.where(hard, new, w * np.where(known, side, 0.0) + (1.0 - w) * new)
-                joints = hard | known
+                switch = hard & (not after_hold)
+                expected = np.where(switch, new, w * np.where(known, side, 0.0) + (1.0 - w) * new)
+                joints = switch | known
             joints &= ~np.isin(self.names, self._limited(row))
             np.testing.assert_allclose(
                 command[joints], expected[joints], rtol=1e-9, atol=1e-9,

@@ -40,12 +40,17 @@ MISSING_JOINT = 'missing_joint'        # the last joint left out of the joint st
 NAN_JOINT = 'nan_joint'                # one joint position NaN
 BAD_ENCODING = 'bad_encoding'          # the first (raw) camera sends 16UC1
 SILENT = 'silent'                      # publish nothing
+HUGE_STATE = 'huge_state'              # finite joint positions x 1000 (absurd but finite)
 
 
 def make_checkpoint(directory):
     """Tiny scripted checkpoint: slots front, wrist, side; 6-dim state and actions."""
+    # state statistics around the Feeder's joint states (+-0.1), so that they lie inside the
+    # checkpoint's state envelope (mean +- 3 std)
+    state = {'mean': np.zeros(6), 'std': np.full(6, 0.5)}
     return make_random_checkpoint(directory / 'tiny', seed=3, cameras=('front', 'wrist', 'side'),
-                                  state_dim=6, action_dim=6, chunk_size=HORIZON, scripted=True)
+                                  state_dim=6, action_dim=6, chunk_size=HORIZON, scripted=True,
+                                  stats={'observation.state': state})
 
 
 def node_params(checkpoint, **overrides):
@@ -178,6 +183,8 @@ class Feeder:
             names, positions = names[:-1], positions[:-1]
         if mode == NAN_JOINT:
             positions[1] = float('nan')
+        if mode == HUGE_STATE:
+            positions = [1000.0 * p for p in positions]
         msg = JointState(name=names, position=positions)
         msg.header.stamp = stamp
         return msg

@@ -29,7 +29,8 @@ NAMES = ('a', 'b', 'grip')
 def core(**kwargs):
     adapters = kwargs.pop('adapters', None)
     config = {'joint_names': NAMES, 'action_rate_hz': 50.0, 'control_rate_hz': 50.0,
-              'blend_steps': 4, 'watchdog_timeout_s': 0.0}
+              'blend_steps': 4, 'watchdog_timeout_s': 0.0,
+              'require_envelope': False}  # the envelope has its own tests (test_envelope.py)
     config.update(kwargs)
     return ExecutorCore(ExecutorConfig(**config), adapters)
 
@@ -124,9 +125,14 @@ def test_limits_clamp_and_non_finite_after_adapters_holds():
     c.submit(*chunk_args(T0, np.full((3, 3), 1e-300)), now_ns=T0)  # -> 1.0 on the robot
     ok = c.tick(T0)
     np.testing.assert_allclose(ok.command, [1.0, 1.0, 1.0])
-    c.submit(*chunk_args(T0 + TICK, np.full((3, 3), 1e-10)), now_ns=T0 + TICK)  # -> 1e290
+    # 1.1 on the robot: inside the envelope margin (0.2 x the range), clamped to the limits
+    c.submit(*chunk_args(T0 + TICK, np.full((3, 3), 1.1e-300)), now_ns=T0 + TICK)
     clamped = c.tick(T0 + 2 * TICK)
     assert clamped.clamped == NAMES and np.all(clamped.command == 1.0)
+    # without limits nothing refuses the chunk up front: the tick holds on the inf command
+    c = core(adapters=adapters)
+    c.submit(*chunk_args(T0, np.full((3, 3), 1e-300)), now_ns=T0)
+    c.tick(T0)
     c.submit(*chunk_args(T0 + 6 * TICK, np.full((3, 3), 1e10)), now_ns=T0 + 6 * TICK)  # inf
     bad = c.tick(T0 + 6 * TICK)
     assert bad.state == 'holding' and bad.hold_reason == 'non_finite'

@@ -40,6 +40,9 @@ def start_executor(spawn, tmp_path, shared=None, **params):
     shared = shared or {'action_joint_names': NAMES, 'action_rate_hz': 50.0}
     params.setdefault('control_rate_hz', 50.0)
     params.setdefault('use_joint_states', False)
+    # these tests publish made-up chunks with no policy node: no action envelope (see
+    # test_attack_envelope.py for the envelope)
+    params.setdefault('require_envelope', False)
     path = tmp_path / 'executor.yaml'
     path.write_text(yaml.safe_dump({'/**': {'ros__parameters': shared},
                                     'executor_node': {'ros__parameters': params}}))
@@ -199,8 +202,9 @@ def test_disable_sends_nothing_and_hold_freezes(spawn, probe, tmp_path):
 
 
 def test_limits_step_limit_and_nan_rejection(spawn, probe, tmp_path):
+    # no blend: the step limit alone ramps from the measured pose
     start_executor(spawn, tmp_path, use_joint_states=True, max_velocity=[1.0],
-                   watchdog_timeout_s=0.0,
+                   watchdog_timeout_s=0.0, blend_steps=0,
                    **{'joint_limits.lower': [-0.5, -0.5, -0.5],
                       'joint_limits.upper': [0.5, 0.5, 0.5]})
     status = probe.collect(DiagnosticArray, 'executor_node/status')
@@ -212,7 +216,8 @@ def test_limits_step_limit_and_nan_rejection(spawn, probe, tmp_path):
     assert wait_for(lambda: any(int(values(m).get('joint_states_used', 0)) > 0
                                 for _, m in list(diagnostics)), 20)
     pub = connected(probe, JointTrajectory, 'action_chunk')
-    far = np.tile([2.0, -0.3, 0.4], (500, 1))  # 'a' beyond its limit, far from the pose
+    # 'a' beyond its limit (within the envelope margin, 0.2 x 1.0), far from the pose
+    far = np.tile([0.65, -0.3, 0.4], (500, 1))
     pub.publish(trajectory(now_ns(probe), far))
 
     def arrived():

@@ -22,7 +22,7 @@ import pytest
 
 NODES = ['policy_node', 'executor_node', 'fake_robot', 'rollout_recorder']
 TOOLS = ['pi0fast-bringup', 'pi0fast-plot-rollout', 'pi0fast-provenance', 'pi0fast-recover-bag',
-         'pi0fast-fit-tokenizer', 'pi0fast-train-demo']
+         'pi0fast-fit-tokenizer', 'pi0fast-train-demo', 'pi0fast-doctor']
 
 
 def test_share_directory_has_launch_and_config():

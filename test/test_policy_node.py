@@ -40,6 +40,8 @@ pytestmark = pytest.mark.ros
 TIMEOUT = 90.0
 INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
+CLI_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,   # ros2 topic pub's
+                     durability=DurabilityPolicy.VOLATILE)
 
 
 @pytest.fixture(scope='module')
@@ -132,6 +134,7 @@ def test_chunk_info_names_every_input_used(rig):
     assert info['masked.observation.images.side'] == 'true'
     assert int(info['tokens']) > 0 and int(info['horizon']) == HORIZON
     assert float(info['overhead_ms']) >= 0.0
+    assert info['engine_path'].startswith('compact: verified against exact at warm-up (')
 
 
 def test_diagnostics_report_rates_latencies_ages_and_the_model(rig):
@@ -141,6 +144,10 @@ def test_diagnostics_report_rates_latencies_ages_and_the_model(rig):
     _, values = rig.node_status()
     assert (values['device'], values['dtype']) == ('cpu', 'torch.float32')
     assert values['engine_mode'] == 'compact'        # engine_mode auto on CPU
+    # The warm-up self-check ran: the path, and the comparison with exact that cleared it.
+    assert values['engine_path'].startswith('compact: verified against exact at warm-up (')
+    assert 'tokens equal; max |logit difference|' in values['engine_path']
+    assert 'engine_path compact: verified' in rig.node.output()
     assert (values['horizon'], values['action_dim']) == (str(HORIZON), '6')
     assert values['masked_slots'] == 'observation.images.side'
     assert int(values['chunks_published']) > 0
@@ -151,12 +158,15 @@ def test_diagnostics_report_rates_latencies_ages_and_the_model(rig):
         assert int(values[f'received.{name}']) > 0
 
 
-def test_instruction_by_topic(rig):
-    pub = rig.probe.publisher(String, 'policy_node/instruction', INSTRUCTION_QOS)
-    pub.publish(String(data='place it in the bowl'))
-    assert wait_for(lambda: any(i['instruction'] == 'place it in the bowl'
+@pytest.mark.parametrize('qos, text', [(CLI_QOS, 'place it in the bowl'),
+                                       (INSTRUCTION_QOS, 'put it back')])
+def test_instruction_by_topic(rig, qos, text):
+    # CLI_QOS is what `ros2 topic pub --once` (the README's command) publishes with.
+    pub = rig.probe.publisher(String, 'policy_node/instruction', qos)
+    rig.probe.publish_matched(pub, String(data=text))
+    assert wait_for(lambda: any(i['instruction'] == text
                                 for i in rig.infos_by_stamp().values()), TIMEOUT)
-    assert rig.probe.get_parameters('policy_node', ['instruction']) == ['place it in the bowl']
+    assert rig.probe.get_parameters('policy_node', ['instruction']) == [text]
     rig.probe.node.destroy_publisher(pub)
 
 
@@ -165,8 +175,8 @@ def test_instruction_by_parameter_and_the_topic_shows_it(rig):
     assert result.successful, result.reason
     assert wait_for(lambda: any(i['instruction'] == 'stack the blocks'
                                 for i in rig.infos_by_stamp().values()), TIMEOUT)
-    # A late subscriber sees the active instruction (transient-local republication).
-    late = rig.probe.collect(String, 'policy_node/instruction', INSTRUCTION_QOS)
+    # A late subscriber sees the active instruction (latched on ~/active_instruction).
+    late = rig.probe.collect(String, 'policy_node/active_instruction', INSTRUCTION_QOS)
     assert wait_for(lambda: late, TIMEOUT)
     assert late[-1][1].data == 'stack the blocks'
     refused = rig.probe.set_parameters('policy_node', {'instruction': ''})[0]
@@ -234,6 +244,8 @@ def test_callbacks_keep_being_served_while_the_model_runs(rig):
     (feeder_mod.NAN_JOINT, 'non_finite', "non-finite positions for ['shoulder_lift']",
      'joints'),
     (feeder_mod.BAD_ENCODING, 'bad_image', "unsupported encoding '16UC1'", 'front'),
+    (feeder_mod.HUGE_STATE, 'state_out_of_envelope', 'joint state outside the envelope',
+     'joints'),
 ])
 def test_bad_input_is_reported_and_gets_no_chunk(rig, mode, reason, text, bad_input):
     rig.wait_chunk_after(0)

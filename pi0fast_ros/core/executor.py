@@ -19,6 +19,11 @@ The executor's per-tick pipeline, ROS-free (DESIGN §5): schedule + blend -> ada
 provenance — which chunk (stamp) it came from, the chunk being blended out and its weight,
 whether and why it holds, which joints were clamped. The node publishes exactly that.
 
+Chunks are refused whole (never clamped, never ramped towards) when they leave the envelope
+(``envelope_check.py``): the configured joint limits widened by ``envelope_margin`` where both
+are set, else the policy's action envelope (``set_envelope``), else, with ``require_envelope``,
+every chunk is refused (``no_envelope``).
+
 Hold priority: disabled (nothing is sent) > hold requested > policy silent (watchdog) > no
 chunk covers now > non-finite command. Holding re-sends the last command sent, never zeros or
 a mean; before the first command there is nothing to hold and nothing is sent (``waiting``).
@@ -34,6 +39,8 @@ from .adapter_chain import AdapterChain
 from .blend_rule import BlendRule
 from .blending import ChunkScheduler
 from .chunks import ChunkError, make_chunk, NS
+from .envelope import DEFAULT_MARGIN
+from .envelope_check import ChunkEnvelope
 from .safety import SafetyFilter, Watchdog
 
 STATES = ('waiting', 'tracking', 'blending', 'holding', 'disabled')
@@ -57,6 +64,9 @@ class ExecutorConfig:
     upper_limits: tuple = ()
     max_velocity: tuple = ()        # robot units / s; step limit = max_velocity / rate
     start_enabled: bool = True
+    envelope_margin: float = DEFAULT_MARGIN  # chunks further outside joint_limits are refused
+    require_envelope: bool = True   # refuse chunks for joints with neither limits nor envelope
+    max_future_s: float = 0.5      # refuse chunks that start further ahead than this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,11 +108,14 @@ class ExecutorCore:
                          config.interpolation)
         self.scheduler = ChunkScheduler(len(names), hard_mask=[
             n in config.hard_switch_joints for n in names], interpolation=config.interpolation,
-            rule=rule)
+            rule=rule, max_future_ns=int(round(config.max_future_s * NS)))
         step = [v / config.control_rate_hz for v in config.max_velocity]
         self.safety = SafetyFilter(self.command_names, config.lower_limits,
                                    config.upper_limits, step)
         self.watchdog = Watchdog(config.watchdog_timeout_s)
+        self.envelope = ChunkEnvelope(names, self.command_names, self.adapters.robot_names(names),
+                                      config.lower_limits, config.upper_limits,
+                                      config.envelope_margin, config.require_envelope)
         self.enabled = bool(config.start_enabled)
         self.hold_requested = False
         self.last_command = None     # robot space, last command sent
@@ -111,6 +124,9 @@ class ExecutorCore:
         self._hold_reason = ''
         self._rebase_next = True     # rebase the scheduler on the next tick (see tick)
         self._seq = 0
+        self.last_rejection = None   # the ChunkError of the last refused chunk
+        self.refused_since_accept = 0  # chunks refused since the last accepted one
+        self.lead_ns = 0             # how far ahead of now the last accepted chunk was stamped
         self.counts = {'rejected': collections.Counter(), 'holds': collections.Counter(),
                        'clamped': collections.Counter(), 'step_limited': collections.Counter(),
                        'accepted': 0, 'ticks': 0, 'commands': 0, 'held_ticks': 0}
@@ -126,15 +142,26 @@ class ExecutorCore:
         try:
             chunk = make_chunk(stamp_ns, joint_names, times_s, positions,
                                self.config.joint_names, self.config.action_rate_hz)
-            superseded = self.scheduler.submit(chunk, now_ns)
+            self.envelope.check(chunk.positions, self.adapters.action_to_robot(chunk.positions))
+            self.scheduler.submit(chunk, now_ns)
         except ChunkError as exc:
             self.counts['rejected'][exc.reason] += 1
+            self.last_rejection, self.refused_since_accept = exc, self.refused_since_accept + 1
             return exc
-        if superseded is not None:
-            self.counts['rejected']['superseded'] += 1
+        self._count_superseded()
+        self.refused_since_accept, self.lead_ns = 0, chunk.stamp_ns - now_ns
         self.counts['accepted'] += 1
         self.watchdog.feed(now_ns)
         return None
+
+    def _count_superseded(self):
+        dropped = self.scheduler.take_superseded()
+        if dropped:
+            self.counts['rejected']['superseded'] += dropped
+
+    def set_envelope(self, envelope):
+        """Use the policy's action Envelope (policy space) for joints without limits."""
+        self.envelope.set_policy_envelope(envelope)
 
     def observe_robot(self, position):
         """Latest measured joint state [D] in command order (robot units), or None."""
@@ -174,6 +201,7 @@ class ExecutorCore:
             self.scheduler.rebase(self.adapters.robot_to_action(base), now_ns)
             self._rebase_next = self.last_command is None
         sample = self.scheduler.step(now_ns)
+        self._count_superseded()
         if not self.enabled:
             self._hold_reason, self._rebase_next = 'disabled', True
             return Tick(now_ns, self._seq, 'disabled', None, sample.active_stamp_ns,

@@ -37,6 +37,7 @@ from .detokenize import ActionDecoder, STATUS_NON_FINITE
 from .fast_tokenizer import FastActionTokenizer
 from .images import ImageError, prepare_images
 from .model.engine import Pi0FastEngine
+from .model.selfcheck import describe as describe_engine, verify as verify_engine
 from .normalize import load_normalizers, NormalizerError, POSTPROCESSOR, PREPROCESSOR
 from .prompt import build_prompt, discretize_state
 from .resolve import resolve_checkpoint, resolve_component
@@ -346,19 +347,41 @@ class Pi0FastPolicy:
 
     def warmup(self, iterations=2, instruction='warm up'):
         """
-        Run `iterations` inferences on a synthetic observation (all cameras, zero state).
+        Self-check the engine, then run `iterations` inferences on a synthetic observation.
 
-        Allocates the static KV cache (and captures the CUDA graph on GPU) before the first
-        real observation; returns the last PolicyResult (its status does not matter).
+        The observation has every camera (black frames) and a zero state. The check
+        (check_engine) allocates the static KV cache and captures the CUDA graph on GPU before
+        the first real observation. Returns the last PolicyResult (its status does not
+        matter), None when iterations is 0.
         """
         images = {s: np.zeros((224, 224, 3), np.uint8) for s in self.camera_slots}
         state = np.zeros(self.state_dim, np.float32)
+        self.check_engine(images, state, instruction)
         result = None
         for _ in range(iterations):
             result = self.infer(images, state, instruction)
-        _log.info('warm-up done: %.1f ms per chunk (%d tokens)', result.timings_ms['total'],
-                  result.timings_ms['steps'])
+        if result is not None:
+            _log.info('warm-up done: %.1f ms per chunk (%d tokens)',
+                      result.timings_ms['total'], result.timings_ms['steps'])
         return result
+
+    def check_engine(self, images, state, instruction):
+        """
+        Compare the engine's production path with 'exact' on one observation (greedy).
+
+        selfcheck.verify: on a mismatch or an exception the engine falls back to 'exact' and
+        keeps running; `engine_path` says which path runs and why. Returns the CheckResult.
+        """
+        prepared = self.preprocess(images, state, instruction)
+        stop = self.text_tokenizer.end_marker_id if self.stop_at_end_marker else None
+        return verify_engine(self.engine, prepared.images, prepared.img_masks, prepared.tokens,
+                             prepared.masks, self.max_decoding_steps, stop_token_id=stop,
+                             **self._constraint)
+
+    @property
+    def engine_path(self):
+        """'<path>: <why>': the decode path in use and whether (and how) it was checked."""
+        return describe_engine(self.engine)
 
 
 def _now(device):

@@ -66,8 +66,12 @@ def smooth_chunks(rng, n, horizon, dim):
 
 def made_up_stats(rng, dim):
     """Dataset-like statistics for a [dim] feature: mean/std/min/max/quantiles/count."""
-    mean = rng.normal(0.0, 0.5, dim)
-    std = rng.uniform(0.1, 0.5, dim)
+    return stats_from_mean_std(rng.normal(0.0, 0.5, dim), rng.uniform(0.1, 0.5, dim))
+
+
+def stats_from_mean_std(mean, std):
+    """Consistent min/max (mean +- 3 std) and quantiles around a mean and std (as tensors)."""
+    mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
     stats = {'mean': mean, 'std': std, 'min': mean - 3 * std, 'max': mean + 3 * std,
              'q01': mean - 2.33 * std, 'q99': mean + 2.33 * std, 'q10': mean - 1.28 * std,
              'q90': mean + 1.28 * std, 'count': np.array([1000])}
@@ -209,8 +213,12 @@ def make_random_checkpoint(out_dir, *, seed=0, cameras=('top', 'wrist'), state_d
 
     all_stats = {OBS_STATE: made_up_stats(rng, state_dim), ACTION: made_up_stats(rng, action_dim)}
     for key, override in (stats or {}).items():
-        all_stats[key] = {**all_stats[key], **{s: torch.as_tensor(v, dtype=torch.float32)
-                                               for s, v in override.items()}}
+        base = all_stats[key]
+        if 'mean' in override or 'std' in override:  # min/max/quantiles move with them
+            base = stats_from_mean_std(override.get('mean', base['mean']),
+                                       override.get('std', base['std']))
+        all_stats[key] = {**base, **{s: torch.as_tensor(v, dtype=torch.float32)
+                                     for s, v in override.items()}}
     for key in inputs:
         if key.startswith(OBS_IMAGES) and 'empty_camera' not in key:
             all_stats[key] = _image_stats()

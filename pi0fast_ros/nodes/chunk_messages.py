@@ -39,6 +39,7 @@ chunk). Its key/values, all strings:
 | `publish_ms` | building and publishing the chunk message |
 | `overhead_ms` | convert + preprocess + publish: the node's cost beside the model |
 | `inputs_during_inference` | input messages the callbacks stored while the model ran |
+| `engine_path` | the decode path and why (core/model/selfcheck.py): `<path>: verified ...` |
 """
 
 from builtin_interfaces.msg import Duration, Time

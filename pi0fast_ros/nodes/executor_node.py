@@ -15,7 +15,9 @@
 """
 The executor node: action chunks in, one safe command per control tick out (DESIGN §5).
 
-Topics (relative names): ``action_chunk`` (JointTrajectory) and ``joint_states`` in;
+Topics (relative names): ``action_chunk`` (JointTrajectory), ``joint_states`` and
+``action_envelope`` (std_msgs/String JSON, transient-local: the policy's action envelope,
+see core/envelope_check.py) in;
 ``joint_commands`` (Float64MultiArray / JointState / JointTrajectory), ``~/status`` (one
 DiagnosticArray per tick, see executor_messages.py) and ``/diagnostics`` out. Services:
 ``~/enable`` and ``~/hold`` (std_srvs/SetBool). Stamps use ROS time, so use_sim_time and bag
@@ -28,6 +30,7 @@ import threading
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
+from pi0fast_ros.core.envelope import Envelope, EnvelopeError
 from pi0fast_ros.core.executor import ExecutorCore
 from pi0fast_ros.nodes.common import run_node, StartupError
 from pi0fast_ros.nodes.executor_messages import chunk_from_msg, COMMAND_MSG_TYPES
@@ -37,9 +40,16 @@ from pi0fast_ros.nodes.tick_thread import PeriodicThread, set_fifo_priority
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
+
+
+# the policy node's action envelope: latched like robot_description
+ENVELOPE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class ExecutorNode(Node):
@@ -65,6 +75,8 @@ class ExecutorNode(Node):
             self._joint_index = {n: i for i, n in enumerate(self.options.command_joint_names)}
             self.create_subscription(JointState, 'joint_states', self._on_joint_state, 10,
                                      callback_group=io_group)
+        self.create_subscription(String, 'action_envelope', self._on_envelope, ENVELOPE_QOS,
+                                 callback_group=io_group)
         self.create_service(SetBool, '~/enable', self._on_enable, callback_group=io_group)
         self.create_service(SetBool, '~/hold', self._on_hold, callback_group=io_group)
         self._joint_states_used = 0
@@ -81,9 +93,7 @@ class ExecutorNode(Node):
                                       priority=self.options.realtime_priority,
                                       logger=self.get_logger(), alive=self.context.ok)
         self._ticker.start()
-        if not (config.lower_limits or config.upper_limits or config.max_velocity):
-            self.get_logger().warn('no joint limits and no max_velocity configured: commands '
-                                   'are only checked for NaN')
+        self._warn_unbounded(config)
         self.get_logger().info(
             f'executor ready: {config.control_rate_hz:g} Hz, {len(config.joint_names)} '
             f'joints, {self.options.command_type} on joint_commands, blend '
@@ -93,6 +103,20 @@ class ExecutorNode(Node):
 
     def _now_ns(self):
         return self.get_clock().now().nanoseconds
+
+    def _warn_unbounded(self, config):
+        unbounded = self.core.envelope.unbounded
+        if unbounded and config.require_envelope:
+            self.get_logger().warn(f'joints {unbounded} have no joint_limits: every chunk is '
+                                   'refused (no_envelope) until the policy node publishes its '
+                                   'action envelope on action_envelope')
+        elif unbounded:
+            self.get_logger().warn(f'joints {unbounded} have no joint_limits and '
+                                   'require_envelope is false: until an action envelope '
+                                   'arrives their chunks are only checked for NaN')
+        if not config.max_velocity:
+            self.get_logger().warn('no max_velocity configured: no step limit on the '
+                                   'commands (only the blends bound the steps)')
 
     # ---- the control tick ----
     def destroy_node(self):
@@ -137,6 +161,16 @@ class ExecutorNode(Node):
         with self._lock:
             self.core.observe_robot(position)
             self._joint_states_used += 1
+
+    def _on_envelope(self, msg):
+        try:
+            envelope = Envelope.from_json(msg.data, self.core.config.joint_names)
+            with self._lock:
+                self.core.set_envelope(envelope)
+        except EnvelopeError as exc:
+            self.get_logger().error(f'action envelope refused, keeping the previous one: {exc}')
+            return
+        self.get_logger().info(f'action envelope: {envelope.source}')
 
     def _on_enable(self, request, response):
         with self._lock:

@@ -24,6 +24,7 @@ import math
 
 from pi0fast_ros.core.blend_rule import SCHEDULES
 from pi0fast_ros.core.chunks import INTERPOLATIONS
+from pi0fast_ros.core.envelope import DEFAULT_MARGIN
 from pi0fast_ros.core.executor import ExecutorConfig
 from pi0fast_ros.nodes.adapter_params import adapter_chain_from_parameters
 from pi0fast_ros.nodes.common import declare, StartupError
@@ -115,8 +116,20 @@ def _declare_core(node):
         node, 'watchdog_timeout_s', 1.0, 'hold when no valid chunk arrived for this long '
         '(0: hold only when no chunk covers now)', read_only=True, min_value=0.0,
         max_value=3600.0)
+    d['max_future_s'] = declare(
+        node, 'max_future_s', 0.5, 'refuse a chunk that starts more than this far ahead of '
+        'the ROS time here (future_stamp); chunks stamped ahead by less run at their stamp, '
+        'that much late (clock skew)', read_only=True, min_value=0.0, max_value=60.0)
     d['start_enabled'] = declare(node, 'start_enabled', True, 'send commands from the start '
                                  '(else wait for executor_node/enable)', read_only=True)
+    d['envelope_margin'] = declare(
+        node, 'envelope_margin', DEFAULT_MARGIN, 'a chunk further than this x (upper - lower) '
+        'outside joint_limits is refused whole (inside: clamped)', read_only=True,
+        min_value=0.0, max_value=10.0)
+    d['require_envelope'] = declare(
+        node, 'require_envelope', True, 'refuse every chunk while a joint has neither '
+        'joint_limits nor the action envelope of the policy node (topic action_envelope)',
+        read_only=True)
     return d
 
 
@@ -147,7 +160,9 @@ def read_executor_parameters(node):
         blend_max_steps=d['blend_max_steps'], hard_switch_joints=hard,
         interpolation=d['interpolation'], watchdog_timeout_s=d['watchdog_timeout_s'],
         lower_limits=limits['joint_limits.lower'], upper_limits=limits['joint_limits.upper'],
-        max_velocity=limits['max_velocity'], start_enabled=d['start_enabled'])
+        max_velocity=limits['max_velocity'], start_enabled=d['start_enabled'],
+        envelope_margin=d['envelope_margin'], require_envelope=d['require_envelope'],
+        max_future_s=d['max_future_s'])
     return config, adapters, options
 
 

@@ -63,6 +63,9 @@ class ObservationBuilder:
         self.mapper = mapper
         self.state_transform = state_transform
         self.converter = converter
+        # callable(policy-space state): raises InputError when the state must not be used
+        # (the checkpoint's state envelope, see policy_envelope.py); None: no check
+        self.state_check = None
         # JPEG/PNG decoding (a few ms per frame) runs in OpenCV without the GIL: with several
         # compressed frames, decode them concurrently (threads created once). Raw frames are
         # converted inline: a view or one cvtColor costs less than a thread hand-off.
@@ -103,6 +106,16 @@ class ObservationBuilder:
         """Raise InputError for the first input that is missing, invalid or stale."""
         for name in (JOINT_STATES, *self.cameras.values()):
             self._entry(snapshot, name, now_ns, max_age_ns)
+        self._policy_state(snapshot.entries[JOINT_STATES])
+
+    def _policy_state(self, joints):
+        # the joint state in policy space (after the state adapters), checked
+        state = joints.value if joints.value is not None else self.mapper.positions(joints.msg)
+        if self.state_transform is not None:
+            state = self.state_transform(state)
+        if self.state_check is not None:
+            self.state_check(state)
+        return state
 
     def build(self, snapshot, now_ns, max_age_ns):
         """Return the Observation for snapshot, or raise InputError (nothing to infer on)."""
@@ -110,9 +123,7 @@ class ObservationBuilder:
         joints = self._entry(snapshot, JOINT_STATES, now_ns, max_age_ns)
         entries = {slot: self._entry(snapshot, name, now_ns, max_age_ns)
                    for slot, name in self.cameras.items()}
-        state = joints.value if joints.value is not None else self.mapper.positions(joints.msg)
-        if self.state_transform is not None:
-            state = self.state_transform(state)
+        state = self._policy_state(joints)
         images = dict.fromkeys(self.masked)
         images.update(self._convert_all(entries))
         stamps = {JOINT_STATES: joints.stamp_ns}

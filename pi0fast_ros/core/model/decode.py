@@ -156,33 +156,55 @@ def grouped_attention(q, k, v, mask, scale):
     return out.reshape(b, h, lq, hd).transpose(1, 2)
 
 
-class GraphedStep:
+class StaticStep:
     """
-    `step_static` captured in a CUDA graph for one DecodeState (UNVERIFIED: written without a GPU).
+    `step_static` behind static input buffers, run eagerly: the engine's 'static' decode step.
 
-    Static inputs: the token and step buffers; the captured graph reads the state's cache and
-    tables in place, so DecodeState.reset() between calls is enough. Warmed up on a side stream
-    before capture, as torch.cuda.graphs requires.
+    The token and step buffers are written in place before each run, so the step reads only
+    tensors whose addresses never change: what a CUDA graph needs (`GraphedStep` adds nothing
+    but the capture and the replay). Everything else is this class, and runs on CPU in tests.
     """
 
-    def __init__(self, model, state, warmup=3):
+    def __init__(self, model, state):
         device = state.k.device
         self.model, self.state = model, state
         self.token = torch.zeros((state.batch, 1), dtype=torch.long, device=device)
         self.step = torch.ones(1, dtype=torch.long, device=device)
+
+    def __call__(self, token, t):
+        """Run for token [B, 1] at step t (python int) -> normed hidden [B, 1, W]."""
+        self.token.copy_(token)
+        self.step.fill_(t)
+        return self.replay()
+
+    def replay(self):
+        """Run the step on the current buffers."""
+        return step_static(self.model, self.state, self.token, self.step)
+
+
+class GraphedStep(StaticStep):
+    """
+    `StaticStep` captured in a CUDA graph at construction (checked at warm-up, see selfcheck.py).
+
+    The captured graph reads the state's cache and tables in place, so DecodeState.reset()
+    between calls is enough. Warmed up on a side stream before capture, as torch.cuda.graphs
+    requires; the warm-up runs write cache slots that every call overwrites before reading.
+    """
+
+    def __init__(self, model, state, warmup=3):
+        super().__init__(model, state)
+        device = state.k.device
         stream = torch.cuda.Stream(device=device)
         stream.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(stream):
             for _ in range(warmup):
-                step_static(model, state, self.token, self.step)
+                super().replay()
         torch.cuda.current_stream(device).wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.hidden = step_static(model, state, self.token, self.step)
+            self.hidden = super().replay()
 
-    def __call__(self, token, t):
-        """Replay for token [B, 1] at step t -> normed hidden [B, 1, W] (a static buffer)."""
-        self.token.copy_(token)
-        self.step.fill_(t)
+    def replay(self):
+        """Replay the captured graph -> its static output buffer."""
         self.graph.replay()
         return self.hidden

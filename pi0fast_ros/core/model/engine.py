@@ -27,7 +27,7 @@ import time
 import torch
 
 from .compact import build_compact_prefix, prefill_compact
-from .decode import DecodeState, GraphedStep, prefill, step_exact, step_static
+from .decode import DecodeState, GraphedStep, prefill, StaticStep, step_exact
 from .prefix import build_prefix
 
 PALIGEMMA_BOS_ID = 2
@@ -61,7 +61,10 @@ class Pi0FastEngine:
     present cameras through SigLIP in one call (default) or one call per camera like LeRobot
     (bit-exact image features; see prefix.embed_cameras). State (cache, tables, graph) is
     allocated on the first call of a (batch, prefix capacity, max steps) configuration and
-    reused while it stays the same.
+    reused while it stays the same; in 'static' mode the decode step (`step_class`: GraphedStep
+    with cuda_graph, else StaticStep) is built, and the graph captured, right after the state is
+    allocated. `fall_back(reason)` switches to 'exact' (selfcheck.py does when the production
+    path disagrees with it); `path` and `path_reason` say which path runs and why.
     """
 
     def __init__(self, model, *, bos_token_id=PALIGEMMA_BOS_ID,
@@ -78,9 +81,24 @@ class Pi0FastEngine:
         self.cuda_graph = on_cuda and self.mode == 'static' if cuda_graph is None else cuda_graph
         if self.cuda_graph and (not on_cuda or self.mode != 'static'):
             raise ValueError("cuda_graph needs a CUDA model and mode='static'")
+        # The seam where the decode step plugs in (selfcheck tests inject faults here).
+        self.step_class = GraphedStep if self.cuda_graph else StaticStep
+        self.path_reason = 'selected; not checked against exact'
         self._state = None
-        self._graph = None
+        self._step_fn = None
         self._restricted = None  # (ids tuple, ids tensor, weight rows)
+
+    @property
+    def path(self):
+        """Return the decode path in words: 'exact', 'compact', 'static' or 'static+cuda_graph'."""
+        return self.mode + ('+cuda_graph' if self.cuda_graph else '')
+
+    def fall_back(self, reason):
+        """Switch to the eager parity path ('exact') for good; `reason` says why."""
+        _log.warning('engine path %s -> exact: %s', self.path, reason)
+        self.mode, self.cuda_graph, self.step_class = 'exact', False, StaticStep
+        self._state, self._step_fn = None, None
+        self.path_reason = f'fallback: {reason}'
 
     @classmethod
     def from_checkpoint(cls, path, *, dtype=None, device='cpu', arch_hints=None, progress=None,
@@ -188,21 +206,19 @@ class Pi0FastEngine:
     def _prepare(self, batch, capacity, max_steps):
         key = (batch, capacity, max_steps)
         if self._state is None or self._state.key() != key:
-            self._state, self._graph = None, None  # free the old cache first
-            self._state = DecodeState(self.model, batch, capacity, max_steps)
+            self._state, self._step_fn = None, None  # free the old cache (and graph) first
+            state = DecodeState(self.model, batch, capacity, max_steps)
             _log.debug('allocated decode state for batch %d, prefix capacity %d, %d steps',
                        *key)
+            if self.mode == 'static':  # capture now, not at the first decode step
+                self._step_fn = self.step_class(self.model, state)
+            self._state = state
         return self._state
 
     def _step(self, state, token, t):
         if self.mode != 'static':
             return step_exact(self.model, state, token, t)
-        if self.cuda_graph:
-            if self._graph is None:
-                self._graph = GraphedStep(self.model, state)
-            return self._graph(token, t)
-        step = torch.full((1,), t, dtype=torch.long, device=token.device)
-        return step_static(self.model, state, token, step)
+        return self._step_fn(token, t)
 
     def _restriction(self, allowed_token_ids):
         if allowed_token_ids is None:
