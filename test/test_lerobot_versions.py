@@ -180,3 +180,21 @@ def test_bf16_embedding_scale_is_rounded_in_0_5():
     assert torch.equal(got['0.4'], (rows * torch.tensor(2048 ** 0.5)).to(torch.bfloat16))
     differ = (got['0.5'] != got['0.4']).float().mean().item()
     assert 0.005 < differ < 0.1  # the fact sheet measured ~2.5 % of values one bf16 step apart
+
+
+def test_action_envelope_of_a_relative_checkpoint_is_absolute(tmp_path):
+    from pi0fast_ros.core.envelope import checkpoint_envelopes
+    path = make_random_checkpoint(tmp_path, seed=3, lerobot_version='0.6',
+                                  relative_actions=True, action_names=NAMES)
+    policy = Pi0FastPolicy.from_pretrained(path)
+    _, action, _ = checkpoint_envelopes(path, NAMES, NAMES, margin=0.2, relative=policy.relative)
+    pre = load_file(str(next(path.glob('policy_preprocessor_step_3_*.safetensors'))))
+    post = load_file(str(path / 'policy_postprocessor_step_0_unnormalizer_processor.safetensors'))
+
+    def widened(stats, key):
+        lo, hi = stats[f'{key}.min'].double().numpy(), stats[f'{key}.max'].double().numpy()
+        return lo - 0.2 * (hi - lo), hi + 0.2 * (hi - lo)
+    (a_lo, a_hi), (s_lo, s_hi) = widened(post, 'action'), widened(pre, 'observation.state')
+    relative = np.array([True] * 5 + [False])  # 'Gripper.pos' is excluded
+    np.testing.assert_allclose(action.lower, a_lo + np.where(relative, s_lo, 0.0), rtol=1e-6)
+    np.testing.assert_allclose(action.upper, a_hi + np.where(relative, s_hi, 0.0), rtol=1e-6)

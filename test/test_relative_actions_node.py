@@ -35,6 +35,7 @@ import yaml
 pytestmark = pytest.mark.ros
 SO100 = CONFIG_DIR / 'so100.yaml'
 WALL_TIMEOUT = 240.0
+START = [40.0, -35.0, 30.0, -25.0, 20.0, 50.0]
 
 
 def _relative_checkpoint(out_dir, config):
@@ -60,7 +61,11 @@ def test_relative_chunks_are_published_absolute_and_drive_the_arm(spawn, probe, 
     namespace = '/relative_graph'
     checks = GraphChecks(probe, namespace, config)
     common = {'params_file': config, 'namespace': namespace}
-    procs = [spawn('pi0fast_ros.nodes.fake_robot', **common),
+    # The arm starts away from zero, so that absolute targets (state + delta) lie far outside
+    # the range of the deltas: published deltas, or an envelope made of the delta statistics,
+    # would show.
+    procs = [spawn('pi0fast_ros.nodes.fake_robot', **common,
+                   params={'initial_positions': START}),
              spawn('pi0fast_ros.nodes.executor_node', **common),
              spawn('pi0fast_ros.nodes.policy_node', **common,
                    params={'checkpoint_path': str(checkpoint), 'instruction': 'move'})]
@@ -91,6 +96,11 @@ def test_relative_chunks_are_published_absolute_and_drive_the_arm(spawn, probe, 
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
         seen_states.append(state)
     checks.commands_follow_the_chunks()
+    # The action envelope is absolute too (delta envelope + state envelope on the relative
+    # joints): no absolute chunk was refused against the envelope of the deltas.
+    statuses = [{kv.key: kv.value for kv in m.status[0].values}.get('status')
+                for _, m in list(checks.chunk_info) if m.status]
+    assert statuses and 'out_of_envelope' not in statuses, statuses
     # The arm is moved by the deltas from where it stood: its arm joints changed between the
     # first and the last matched chunk (a model publishing raw deltas would hold it near D).
     first = seen_states[0]
