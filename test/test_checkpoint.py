@@ -153,7 +153,7 @@ def test_refuses_missing_files_and_directories(tmp_path):
     with pytest.raises(CheckpointError, match='missing model.safetensors'):
         load_checkpoint(tmp_path)
     (tmp_path / 'config.json').unlink()
-    with pytest.raises(CheckpointError, match='missing config.json'):
+    with pytest.raises(CheckpointError, match='config.json is missing in'):
         load_checkpoint(tmp_path)
 
 

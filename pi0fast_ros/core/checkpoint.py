@@ -43,6 +43,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 import torch
 
+from .device import check_device
 from .lerobot_config import CheckpointError, KNOWN_FIELDS, parse_config, split_unknown_fields
 from .lerobot_versions import check_processor_steps, choose_semantics, version_evidence
 from .model.config import (
@@ -112,7 +113,7 @@ def read_config(path):
     """Read and validate <path>/config.json -> lerobot_config.Pi0FastConfig."""
     file = pathlib.Path(path) / CONFIG_FILE
     if not file.is_file():
-        raise CheckpointError(f'missing {CONFIG_FILE} in {path}')
+        raise CheckpointError(_missing_config(pathlib.Path(path)))
     try:
         raw = json.loads(file.read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -123,6 +124,16 @@ def read_config(path):
         _log.info('%s: fields unknown to LeRobot 0.4.4 .. 0.6.1 ignored (they concern neither '
                   'the actions nor the state): %s', file, unknown)
     return config
+
+
+def _missing_config(path):
+    """Say why a checkpoint has no config.json: no directory, or LeRobot's training layout."""
+    if not path.is_dir():
+        return f'checkpoint directory {path} does not exist (no {CONFIG_FILE} to read)'
+    if (path / 'pretrained_model' / CONFIG_FILE).is_file():
+        return (f"{CONFIG_FILE} is missing in {path}; LeRobot's training output keeps the "
+                f'checkpoint in {path / "pretrained_model"}: pass that directory')
+    return f'{CONFIG_FILE} is missing in {path} (a LeRobot pi0_fast checkpoint directory has it)'
 
 
 def read_processor(path, filename):
@@ -161,6 +172,7 @@ def load_checkpoint(path, *, dtype=None, device='cpu', arch_hints=None, progress
     progress(done_bytes, total_bytes, weight_name) is called after each tensor.
     Raises CheckpointError naming the problem (never returns a partly initialised model).
     """
+    check_device(device)   # a device problem is named as one, before any weight is read
     path = pathlib.Path(path)
     if not path.is_dir():
         raise CheckpointError(f'checkpoint directory {path} does not exist')

@@ -34,6 +34,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .detokenize import ActionDecoder, STATUS_NON_FINITE
+from .device import check_device
 from .fast_tokenizer import FastActionTokenizer
 from .images import ImageError, prepare_images
 from .model.engine import Pi0FastEngine
@@ -66,8 +67,9 @@ class PolicyResult:
     #                             state added for relative-actions checkpoints); None unless ok
     tokens: np.ndarray          # int64 [n]: generated ids, up to and including the first '|'
     error: str                  # human-readable reason when not ok, else None
-    timings_ms: dict            # preprocess, prefill, decode, detokenize, total (+ steps)
+    timings_ms: dict            # milliseconds: preprocess, prefill, decode, detokenize, total
     prompt: str                 # the prompt text the model saw
+    decode_steps: int           # decode steps the engine ran (a count, not a time)
 
     @property
     def ok(self):
@@ -195,8 +197,10 @@ class Pi0FastPolicy:
         '0.5' (LeRobot 0.5.0 .. 0.6.x; needed for 0.5.0 checkpoints, whose files look like
         0.4.4's); see lerobot_versions.py.
         Raises CheckpointError / ResolveError / TextTokenizerError / FastTokenizerError /
-        NormalizerError naming the problem; never returns a partly loaded policy.
+        NormalizerError naming the problem, DeviceError for an unusable device; never returns a
+        partly loaded policy.
         """
+        check_device(device)   # before a download or a load: name a device problem as such
         report = _progress_reporter(progress)
         path = resolve_checkpoint(checkpoint_dir, allow_download)
         ckpt = load_checkpoint(path, dtype=dtype, device=device, arch_hints=arch_hints,
@@ -341,9 +345,9 @@ class Pi0FastPolicy:
         t3 = time.perf_counter()
         timings = {'preprocess': (t1 - t0) * 1e3, 'prefill': gen.timings['prefill_ms'],
                    'decode': gen.timings['decode_ms'], 'detokenize': (t3 - t2) * 1e3,
-                   'total': (t3 - t0) * 1e3, 'steps': int(gen.timings['steps'])}
+                   'total': (t3 - t0) * 1e3}
         return PolicyResult(status, actions, tokens.astype(np.int64), error, timings,
-                            prepared.prompt)
+                            prepared.prompt, int(gen.timings['steps']))
 
     def warmup(self, iterations=2, instruction='warm up'):
         """
@@ -362,7 +366,7 @@ class Pi0FastPolicy:
             result = self.infer(images, state, instruction)
         if result is not None:
             _log.info('warm-up done: %.1f ms per chunk (%d tokens)',
-                      result.timings_ms['total'], result.timings_ms['steps'])
+                      result.timings_ms['total'], result.decode_steps)
         return result
 
     def check_engine(self, images, state, instruction):

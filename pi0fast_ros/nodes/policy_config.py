@@ -154,7 +154,10 @@ def check_device(device):
 def _check_dir(name, path, required):
     if not path:
         if required:
-            raise StartupError(f'{name} is required (a LeRobot pi0_fast checkpoint directory)')
+            raise StartupError(
+                f'{name} is required (a LeRobot pi0_fast checkpoint directory): pass '
+                f'checkpoint:=DIR to ros2 launch (--checkpoint DIR to pi0fast-bringup), or set '
+                f'{name} in the policy_node section of the config file')
         return ''
     path = os.path.expanduser(path)
     if not os.path.isdir(path):
