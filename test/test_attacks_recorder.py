@@ -267,8 +267,8 @@ def test_a_message_our_tools_cannot_decode_is_skipped_and_counted(tmp_path, caps
     # Before: UnicodeDecodeError out of pi0fast-plot-rollout and pi0fast-provenance.
     builder = RolloutBuilder(tmp_path / 'bag')
     string = 'std_msgs/msg/String'
-    builder.bag.add_topic('/r/policy_node/instruction', string)
-    builder.bag.write('/r/policy_node/instruction', T0, _undecodable(
+    builder.bag.add_topic('/r/policy_node/active_instruction', string)
+    builder.bag.write('/r/policy_node/active_instruction', T0, _undecodable(
         string, TYPESTORE.types[string](data='wave'), b'wave', b'\xffwa\xfe'))
     builder.bag.write('/r/executor_node/status', T0 + 1, _undecodable(
         'diagnostic_msgs/msg/DiagnosticArray', status(T0, {'state': 'tracking_x'}),
@@ -276,7 +276,7 @@ def test_a_message_our_tools_cannot_decode_is_skipped_and_counted(tmp_path, caps
     builder.build()
     rollout = load_rollout(tmp_path / 'bag')
     assert {topic: n for topic, (n, _) in rollout.unreadable.items()} == {
-        '/r/policy_node/instruction': 1, '/r/executor_node/status': 1}
+        '/r/policy_node/active_instruction': 1, '/r/executor_node/status': 1}
     assert len(rollout.ticks) == 60 and rollout.instructions == []
     assert plot_rollout.main([str(tmp_path / 'bag'), '-o', str(tmp_path / 'plot.png')]) == 0
     assert 'skipped 2 unreadable message(s)' in capsys.readouterr().err

@@ -45,9 +45,8 @@ calling thread at SCHED_FIFO 99, which on a robot's computer would starve the co
 (SCHED_FIFO 50). The writer puts the calling thread back after every call into the encoder.
 """
 
-import os
-
 import json
+import os
 import pathlib
 
 import numpy as np

@@ -52,7 +52,7 @@ def _parser():
     p.add_argument('--min-frames', type=int, default=0,
                    help='shortest episode kept (default: the recorded chunk length, else 10)')
     p.add_argument('--vcodec', default=DEFAULT_CODEC, choices=sorted(CODECS),
-                   help='video codec (default h264; libsvtav1 is AV1, LeRobot\'s own default, '
+                   help="video codec (default h264; libsvtav1 is AV1, LeRobot's own default, "
                    'but as root its threads run at SCHED_FIFO 99)')
     p.add_argument('--append', action='store_true', help='add episodes to an existing dataset')
     return p
