@@ -18,7 +18,8 @@ The node graph of a bring-up, described once for every launcher.
 `ros2 launch pi0fast_ros so100.launch.py` (launch/, via launch_support.py) and the pip-
 environment `pi0fast-bringup` (tools/bringup.py) both call `graph_nodes(options)` and start
 exactly the nodes it returns, each with the embodiment's config file as its parameters file and
-the few per-run overrides listed here (checkpoint, device, instruction, recording). Everything
+the few per-run overrides listed here (checkpoint, device, lerobot_version, instruction,
+recording). Everything
 else lives in the config file. No ROS import here: it is plain data.
 """
 
@@ -46,6 +47,7 @@ class GraphOptions:
     config_file: str
     checkpoint: str = ''
     device: str = ''
+    lerobot_version: str = ''   # '' = the config file's (auto by default)
     instruction: str = ''
     fake_hardware: bool = False
     record: bool = False
@@ -83,6 +85,7 @@ def graph_nodes(options):
         if options.checkpoint else ''
     policy = _set_if({}, 'checkpoint_path', checkpoint)
     _set_if(policy, 'device', options.device)
+    _set_if(policy, 'lerobot_version', options.lerobot_version)
     _set_if(policy, 'instruction', options.instruction)
     nodes = []
     teleop = options.teleop_topic.strip()

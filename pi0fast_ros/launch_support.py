@@ -45,6 +45,8 @@ ARGUMENTS = (
      'config file.'),
     ('device', '', 'Torch device for the policy (cpu, cuda, cuda:N, mps); "" = as in the config '
      'file.'),
+    ('lerobot_version', '', 'LeRobot semantics of the checkpoint: auto, 0.4 or 0.5 (needed for '
+     '0.5.0 checkpoints); "" = as in the config file (auto).'),
     ('fake_hardware', 'false', 'Start fake_robot (simulated arm + rendered cameras) instead '
      'of expecting a robot driver.'),
     ('record', 'false', 'Start rollout_recorder: one MCAP bag per rollout.'),
@@ -84,7 +86,8 @@ def options_from_context(context):
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     return GraphOptions(
         config_file=value['config_file'], checkpoint=value['checkpoint'],
-        device=value['device'], instruction=value['instruction'],
+        device=value['device'], lerobot_version=value['lerobot_version'],
+        instruction=value['instruction'],
         fake_hardware=parse_bool(value['fake_hardware']), record=parse_bool(value['record']),
         record_dir=value['record_dir'], teleop_topic=value['teleop_topic'],
         namespace=value['namespace'], log_level=value['log_level'],

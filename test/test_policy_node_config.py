@@ -123,6 +123,13 @@ def test_unknown_engine_mode_is_a_startup_error(spawn, tmp_path):
 
 
 @pytest.mark.ros
+def test_unknown_lerobot_version_is_a_startup_error(spawn, tmp_path):
+    out = _startup_failure(spawn, {'checkpoint_path': str(tmp_path), 'lerobot_version': '0.6',
+                                   'action_joint_names': ['a']})
+    assert "lerobot_version '0.6': use one of ['auto', '0.4', '0.5']" in out
+
+
+@pytest.mark.ros
 def test_fatal_startup_error_reaches_rosout_under_the_node_name(probe, spawn):
     # The reason a node cannot start is logged with the node's own logger (not a package
     # logger), before the node is destroyed: /rosout carries it, named after the node.

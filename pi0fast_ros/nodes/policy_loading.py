@@ -88,13 +88,16 @@ def load_policy(config, logger):
             max_decoding_steps=config.max_decoding_steps or None,
             stop_at_end_marker=config.stop_at_end_marker,
             engine_mode=None if config.engine_mode == 'auto' else config.engine_mode,
-            progress=_progress_logger(logger))
+            lerobot_version=config.lerobot_version, progress=_progress_logger(logger))
     except Exception as exc:  # any load failure is fatal, with its reason
         raise StartupError(f'cannot load the policy from {config.checkpoint_path}: '
                            f'{type(exc).__name__}: {exc}') from exc
     logger.info(f'loaded in {time.perf_counter() - start:.1f} s: camera slots '
                 f'{list(policy.camera_slots)}, state dim {policy.state_dim}, actions '
                 f'{policy.horizon} x {policy.action_dim}')
+    logger.info(policy.semantics.describe())
+    if policy.relative is not None:
+        logger.info(policy.relative.describe())
     return policy
 
 

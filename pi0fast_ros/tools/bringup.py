@@ -118,6 +118,8 @@ def _parse(argv):
                     help=f'parameters file, or an embodiment name {list(EMBODIMENTS)}')
     ap.add_argument('--checkpoint', default='', help='pi0_fast checkpoint directory')
     ap.add_argument('--device', default='', help='torch device for the policy')
+    ap.add_argument('--lerobot-version', default='', choices=('', 'auto', '0.4', '0.5'),
+                    help='LeRobot semantics of the checkpoint ("" = the config file\'s)')
     ap.add_argument('--instruction', default='', help='task instruction to start with')
     ap.add_argument('--fake-hardware', action='store_true', help='start fake_robot')
     ap.add_argument('--record', metavar='DIR', default=None,
@@ -151,7 +153,8 @@ def _parse(argv):
 def _options(args):
     return GraphOptions(
         config_file=resolve_config(args.config), checkpoint=args.checkpoint,
-        device=args.device, instruction=args.instruction, fake_hardware=args.fake_hardware,
+        device=args.device, lerobot_version=args.lerobot_version,
+        instruction=args.instruction, fake_hardware=args.fake_hardware,
         record=args.record is not None, record_dir=args.record or '',
         teleop_topic=args.teleop_topic, namespace=args.namespace, log_level=args.log_level,
         stop_on_failure=not args.keep_going)
