@@ -36,8 +36,9 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
-from harness import REPO, wait_for
+from harness import Probe, REPO, wait_for
 import pytest
 
 README = REPO / 'README.md'
@@ -97,6 +98,35 @@ def _check_output(block, proc):
     if block.expect:
         assert block.expect in proc.stdout, \
             f'README.md block at line {block.line}: {block.expect!r} not in its output:\n{out}'
+
+
+def cli_publish_waits(blocks):
+    """(topic, N) of every `ros2 topic pub --once` in the blocks: N its -w (default 1)."""
+    found = []
+    for block in blocks:
+        for line in block.code.splitlines():
+            words = line.split('#')[0].split()
+            if words[:3] != ['ros2', 'topic', 'pub'] or '--once' not in words:
+                continue
+            wait = int(words[words.index('-w') + 1]) if '-w' in words else 1
+            found.append((next(w for w in words[3:] if w.startswith('/')), wait))
+    return found
+
+
+def check_cli_publish_waits(probe):
+    """Each README `ros2 topic pub --once` waits for every subscriber the graph has."""
+    waits = cli_publish_waits(BLOCKS)
+    assert waits, 'the README lost its `ros2 topic pub --once` example'
+    for topic, wait in waits:
+        def subscribers(topic=topic):
+            return sorted(i.node_name for i in probe.node.get_subscriptions_info_by_topic(topic))
+        assert wait_for(lambda: 'policy_node' in subscribers(), 30), \
+            f'no policy_node subscribes to {topic}: {subscribers()}'
+        time.sleep(2.0)   # the other subscribers of the graph (it has run for a while)
+        # Fewer than the graph has: pub --once may publish as soon as another subscriber matched,
+        # and the volatile policy_node subscription never gets the message.
+        assert len(subscribers()) == wait, \
+            f'README: `ros2 topic pub --once -w {wait} {topic}`, but {subscribers()} subscribe'
 
 
 def test_every_block_is_run_or_excused():
@@ -163,6 +193,11 @@ def test_graph_blocks_run_verbatim(tmp_path):
                                   env=_env(tmp_path), capture_output=True, text=True,
                                   timeout=600)
             _check_output(block, done)
+        probe = Probe('readme_probe')
+        try:
+            check_cli_publish_waits(probe)
+        finally:
+            probe.close()
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)     # bringup stops its nodes itself
