@@ -28,7 +28,7 @@ import tempfile
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnProcessExit, OnProcessIO, OnShutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -117,6 +117,10 @@ def _nodes(context, *args, **kwargs):
     return actions
 
 
+class NodeFailed(RuntimeError):
+    """A node exited with an error of its own; the message is the reason (see stop_on_failure)."""
+
+
 def stop_on_failure(node, reason):
     """
     Return the event handlers that shut the launch down when node fails on its own.
@@ -125,10 +129,17 @@ def stop_on_failure(node, reason):
     start, or crashed) leaves the graph half up, e.g. an executor holding for a policy that
     never came; the launch shuts down with the node's last FATAL line as the reason. A node
     stopped by a signal (Ctrl-C, the launch's own shutdown, a kill) does not count.
+
+    The handler raises NodeFailed rather than returning a Shutdown action: launch logs a
+    Shutdown fired by a process exit only as "process[...] was required: shutting down
+    launched system" (the reason is not printed) and `ros2 launch` then exits 0. An exception
+    from a handler is launch's error path (LaunchService.run, Jazzy): it logs
+    "[ERROR] [launch]: Caught exception in launch ...: <reason>", shuts the launch down (SIGINT
+    to the other nodes) and returns 1, so `ros2 launch` exits 1 and a supervisor sees it.
     """
     def on_exit(event, context):
         if failed_by_itself(event.returncode):
-            return [Shutdown(reason=reason.reason(event.returncode))]
+            raise NodeFailed(reason.reason(event.returncode))
         return None
 
     def on_output(event):
