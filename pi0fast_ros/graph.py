@@ -81,6 +81,7 @@ def graph_nodes(options):
     """Return the NodeSpecs of the graph for options, in start order (robot side first)."""
     if not os.path.isfile(options.config_file):
         raise FileNotFoundError(f'config file {options.config_file!r} does not exist')
+    check_log_level(options.log_level)
     checkpoint = os.path.abspath(os.path.expanduser(options.checkpoint)) \
         if options.checkpoint else ''
     policy = _set_if({}, 'checkpoint_path', checkpoint)
@@ -148,6 +149,25 @@ def normalize_namespace(namespace):
     """'robot1' or '/robot1/' -> '/robot1' ('' stays '')."""
     namespace = namespace.strip().strip('/')
     return '/' + namespace if namespace else ''
+
+
+# rcutils' severity names (case-insensitive), the values `--ros-args --log-level` takes
+LOG_SEVERITIES = ('debug', 'info', 'warn', 'error', 'fatal', 'unset')
+
+
+def check_log_level(level):
+    """
+    Refuse a log level that rcl would refuse; return it unchanged.
+
+    `[logger:=]severity`, as `--log-level` takes it. Checked before any node starts: otherwise
+    every node fails in rclpy.init with an RCLError and a traceback, and the launch stops on
+    whichever failed first (found with the real `ros2 launch ... log_level:=loud`).
+    """
+    severity = str(level).strip().rsplit(':=', 1)[-1]
+    if severity.lower() not in LOG_SEVERITIES:
+        raise ValueError(f'log_level {level!r}: not a log severity (use one of '
+                         f'{", ".join(LOG_SEVERITIES[:-1])})')
+    return level
 
 
 def parse_bool(text):

@@ -16,6 +16,7 @@
 
 from harness import CONFIG_DIR, wait_for
 from pi0fast_ros import graph
+from pi0fast_ros.tools import bringup
 import pytest
 import yaml
 
@@ -71,6 +72,21 @@ def test_parse_bool(text, value):
 def test_parse_bool_refuses_other_words():
     with pytest.raises(ValueError, match='not a boolean'):
         graph.parse_bool('maybe')
+
+
+@pytest.mark.parametrize('level', ['info', 'DEBUG', 'warn', 'policy_node:=debug'])
+def test_graph_nodes_take_the_log_levels_rcl_takes(level):
+    options = graph.GraphOptions(str(CONFIG_DIR / 'so100.yaml'), log_level=level)
+    assert graph.graph_nodes(options)
+
+
+@pytest.mark.parametrize('level', ['loud', 'warning', '', 'policy_node:=loud'])
+def test_a_bad_log_level_is_refused_before_any_node_starts(level, capsys):
+    # with the real launch, log_level:=loud started every node, which each failed in rclpy.init
+    with pytest.raises(ValueError, match='not a log severity'):
+        graph.graph_nodes(graph.GraphOptions(str(CONFIG_DIR / 'so100.yaml'), log_level=level))
+    assert bringup.main(['--config', 'so100', '--log-level', level]) == 2
+    assert 'not a log severity' in capsys.readouterr().err
 
 
 @pytest.mark.ros

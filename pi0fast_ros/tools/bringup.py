@@ -212,7 +212,7 @@ def main(argv=None):
     args = _parse(argv)
     try:
         return run(args)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:   # a missing config, a bad --log-level
         print(f'[bringup] {exc}', file=sys.stderr)
         return 2
 
