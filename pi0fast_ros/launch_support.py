@@ -51,6 +51,8 @@ ARGUMENTS = (
      'for one on policy_node/instruction).'),
     ('namespace', '', 'Namespace for the whole graph (all topic names are relative).'),
     ('log_level', 'info', 'Log level of every node (debug, info, warn, error).'),
+    ('role', 'all', 'Which side of the graph this host starts: all, robot (fake_robot, '
+     'rollout_recorder, executor_node) or gpu (policy_node); see the README.'),
 )
 
 
@@ -78,7 +80,7 @@ def options_from_context(context):
         device=value['device'], instruction=value['instruction'],
         fake_hardware=parse_bool(value['fake_hardware']), record=parse_bool(value['record']),
         record_dir=value['record_dir'], namespace=value['namespace'],
-        log_level=value['log_level'])
+        log_level=value['log_level'], role=value['role'])
 
 
 def _nodes(context, *args, **kwargs):
