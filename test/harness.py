@@ -159,6 +159,17 @@ class Probe:
         return self.node.create_publisher(msg_type, topic, qos if qos is not None
                                           else QoSProfile(depth=10))
 
+    def publish_matched(self, publisher, msg, timeout=20.0, subscriptions=1):
+        """
+        Publish msg once publisher has matched `subscriptions` readers, as ros2 topic pub does.
+
+        A volatile reader gets only what is published after discovery matched it.
+        """
+        if not wait_for(lambda: publisher.get_subscription_count() >= subscriptions, timeout):
+            raise TimeoutError(f'{publisher.topic_name}: no matching subscription after '
+                               f'{timeout} s')
+        publisher.publish(msg)
+
     def call(self, srv_type, name, request, timeout=10.0, retries=0):
         """
         Call a service; raise TimeoutError when it is not there or does not answer.

@@ -144,8 +144,8 @@ def test_arm_does_what_it_is_told_and_switches(graph, probe):
     ticks = watch.wait_until(_near_pose('reach left'), REACH_TICKS, 'reach left', procs)
     print(f'reach left: {ticks} ticks')
 
-    probe.publisher(String, 'policy_node/instruction', INSTRUCTION_QOS).publish(
-        String(data='reach right'))
+    probe.publish_matched(probe.publisher(String, 'policy_node/instruction', INSTRUCTION_QOS),
+                          String(data='reach right'))
     ticks = watch.wait_until(_near_pose('reach right'), REACH_TICKS, 'reach right', procs)
     print(f'reach right: {ticks} ticks')
 

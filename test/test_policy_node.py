@@ -40,6 +40,8 @@ pytestmark = pytest.mark.ros
 TIMEOUT = 90.0
 INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
+CLI_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,   # ros2 topic pub's
+                     durability=DurabilityPolicy.VOLATILE)
 
 
 @pytest.fixture(scope='module')
@@ -156,12 +158,15 @@ def test_diagnostics_report_rates_latencies_ages_and_the_model(rig):
         assert int(values[f'received.{name}']) > 0
 
 
-def test_instruction_by_topic(rig):
-    pub = rig.probe.publisher(String, 'policy_node/instruction', INSTRUCTION_QOS)
-    pub.publish(String(data='place it in the bowl'))
-    assert wait_for(lambda: any(i['instruction'] == 'place it in the bowl'
+@pytest.mark.parametrize('qos, text', [(CLI_QOS, 'place it in the bowl'),
+                                       (INSTRUCTION_QOS, 'put it back')])
+def test_instruction_by_topic(rig, qos, text):
+    # CLI_QOS is what `ros2 topic pub --once` (the README's command) publishes with.
+    pub = rig.probe.publisher(String, 'policy_node/instruction', qos)
+    rig.probe.publish_matched(pub, String(data=text))
+    assert wait_for(lambda: any(i['instruction'] == text
                                 for i in rig.infos_by_stamp().values()), TIMEOUT)
-    assert rig.probe.get_parameters('policy_node', ['instruction']) == ['place it in the bowl']
+    assert rig.probe.get_parameters('policy_node', ['instruction']) == [text]
     rig.probe.node.destroy_publisher(pub)
 
 
@@ -170,8 +175,8 @@ def test_instruction_by_parameter_and_the_topic_shows_it(rig):
     assert result.successful, result.reason
     assert wait_for(lambda: any(i['instruction'] == 'stack the blocks'
                                 for i in rig.infos_by_stamp().values()), TIMEOUT)
-    # A late subscriber sees the active instruction (transient-local republication).
-    late = rig.probe.collect(String, 'policy_node/instruction', INSTRUCTION_QOS)
+    # A late subscriber sees the active instruction (latched on ~/active_instruction).
+    late = rig.probe.collect(String, 'policy_node/active_instruction', INSTRUCTION_QOS)
     assert wait_for(lambda: late, TIMEOUT)
     assert late[-1][1].data == 'stack the blocks'
     refused = rig.probe.set_parameters('policy_node', {'instruction': ''})[0]

@@ -82,7 +82,8 @@ def publish_until(probe, pub, make_msg, done, timeout=20.0):
 def start_recorder(spawn, tmp_path, **params):
     params = {'output_dir': str(tmp_path / 'rollouts'), 'checkpoint': str(tmp_path),
               'config_file': str(CONFIG_DIR / 'so100.yaml'),
-              'topics': ['joint_states', 'action_chunk', 'policy_node/instruction'], **params}
+              'topics': ['joint_states', 'action_chunk', 'policy_node/active_instruction'],
+              **params}
     return spawn(MODULE, params=params)
 
 
@@ -140,7 +141,7 @@ def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_pa
 def test_instruction_changes_split_rollouts(spawn, probe, tmp_path):
     prepare_clients(probe)
     node = start_recorder(spawn, tmp_path, autostart=True)
-    instr = probe.publisher(String, 'policy_node/instruction', LATCHED)
+    instr = probe.publisher(String, 'policy_node/active_instruction', LATCHED)
     js_pub = probe.publisher(JointState, 'joint_states')
     count = {'n': 0}
 
@@ -165,7 +166,8 @@ def test_instruction_changes_split_rollouts(spawn, probe, tmp_path):
     assert (first['pi0fast.rollout_index'], second['pi0fast.rollout_index']) == ('1', '2')
     messages = read_bag(bags[1])
     # The new rollout begins with its instruction, so a bag alone says what it was for.
-    instructions = [m.data for topic, _, m in messages if topic == '/policy_node/instruction']
+    instructions = [m.data for topic, _, m in messages
+                    if topic == '/policy_node/active_instruction']
     assert instructions and instructions[0] == 'put it in the box'
     meta = [json.loads(m.data) for topic, _, m in messages
             if topic == '/rollout_recorder/metadata']

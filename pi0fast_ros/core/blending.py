@@ -37,6 +37,7 @@ from .blend_rule import BlendRule
 from .chunks import ChunkError, INTERPOLATIONS
 
 MAX_NESTING = 4  # blends of blends when chunks arrive faster than a blend lasts
+MAX_PENDING = 16  # accepted chunks waiting for their start time; beyond, the oldest is dropped
 
 
 # Sources: sample(t) -> [D] or None when the source has nothing current to say (a chunk past
@@ -156,13 +157,14 @@ class ChunkScheduler:
     """
     Time-indexed chunk scheduling with blending; ROS-free and clock-free (times in ns).
 
-    ``submit`` validates ordering and staleness (raising ChunkError), ``step`` gives the
+    ``submit`` validates ordering, staleness and how far ahead a chunk starts (at most
+    ``max_future_ns``; None: unbounded), raising ChunkError; ``step`` gives the
     policy-space target of one tick, ``rebase`` tells it what was really commanded when the
     executor held instead, so the next chunk blends in from there.
     """
 
     def __init__(self, dim, schedule='linear', blend_steps=5, hard_mask=None,
-                 interpolation='linear', rule=None):
+                 interpolation='linear', rule=None, max_future_ns=None):
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f'interpolation must be one of {INTERPOLATIONS}, got '
                              f'{interpolation!r}')
@@ -173,24 +175,41 @@ class ChunkScheduler:
         if self.hard_mask.shape != (dim,):
             raise ValueError(f'hard_mask must have {dim} entries, got {self.hard_mask.shape}')
         self.interpolation = interpolation
+        self.max_future_ns = max_future_ns
         self._source = None      # what is commanded now: chunk, blend or held value
-        self._pending = None     # accepted chunk that has not started yet
+        self._pending = []       # accepted chunks that have not started yet, by stamp
         self._last_chunk = None  # newest chunk that has started (for reporting)
         self._last_target = None  # the previous tick's target (the blend's step reference)
+        self._superseded = 0     # pending chunks dropped unstarted (see take_superseded)
 
     def newest_stamp_ns(self):
         """Stamp of the newest accepted chunk (pending or active), 0 if none."""
-        candidates = [c.stamp_ns for c in (self._pending, self._last_chunk) if c]
+        candidates = [c.stamp_ns for c in (*self._pending, self._last_chunk) if c]
         return max(candidates, default=0)
+
+    @property
+    def pending(self):
+        """Return the number of accepted chunks waiting for their start time."""
+        return len(self._pending)
+
+    def take_superseded(self):
+        """Return how many accepted chunks were dropped before they ran since the last call."""
+        count, self._superseded = self._superseded, 0
+        return count
 
     def _active_chunk(self):
         return None if self._source is None else self._source.chunk
 
     def submit(self, chunk, now_ns):
         """
-        Accept a chunk or raise ChunkError (``stale``, ``out_of_order``, ``shape``).
+        Accept a chunk or raise ChunkError (stale, future_stamp, out_of_order, shape).
 
-        Returns the pending chunk it supersedes before that one started (or None).
+        A chunk waits (pending) until its start time; several may wait, each starting at its
+        own time, so a stream of chunks stamped ahead of this clock (clock skew) still runs,
+        that much late. At a tick the newest started chunk takes over and any older pending
+        one is dropped unstarted (superseded). Only the chunk that has started bounds the
+        order: a pending chunk never makes a later chunk ``out_of_order``.
+        Returns a pending chunk this one supersedes at once (or None).
         """
         if chunk.positions.shape[1] != self.dim:
             raise ChunkError('shape', f'chunk has {chunk.positions.shape[1]} joints, '
@@ -200,11 +219,35 @@ class ChunkScheduler:
                                       f'{(now_ns - chunk.end_ns) / 1e6:.1f} ms ago (stamp '
                                       f'{(now_ns - chunk.stamp_ns) / 1e6:.1f} ms old, horizon '
                                       f'{(chunk.end_ns - chunk.stamp_ns) / 1e6:.1f} ms)')
-        if chunk.stamp_ns <= self.newest_stamp_ns():
-            raise ChunkError('out_of_order', f'chunk {chunk.stamp_ns} is not newer than '
-                                             f'chunk {self.newest_stamp_ns()}')
-        superseded, self._pending = self._pending, chunk
-        return superseded
+        lead = chunk.start_ns - now_ns
+        if self.max_future_ns is not None and lead > self.max_future_ns:
+            raise ChunkError('future_stamp', f'chunk {chunk.stamp_ns} starts {lead / 1e9:.3f} '
+                                             f's in the future (max_future_s '
+                                             f'{self.max_future_ns / 1e9:g}): clocks out of '
+                                             f'sync?')
+        running = self._last_chunk.stamp_ns if self._last_chunk else 0
+        if chunk.stamp_ns <= running:
+            raise ChunkError('out_of_order', f'chunk {chunk.stamp_ns} is not newer than the '
+                                             f'running chunk {running}')
+        if any(c.stamp_ns == chunk.stamp_ns for c in self._pending):
+            raise ChunkError('out_of_order', f'chunk {chunk.stamp_ns} was already accepted')
+        self._pending = sorted([*self._pending, chunk], key=lambda c: c.stamp_ns)
+        dropped = self._drop_superseded(now_ns)
+        while len(self._pending) > MAX_PENDING:
+            dropped.append(self._pending.pop(0))
+            self._superseded += 1
+        return dropped[0] if dropped else None
+
+    def _drop_superseded(self, now_ns):
+        # Pending chunks older than the newest one that has started will never run.
+        started = [c.stamp_ns for c in self._pending if c.start_ns <= now_ns]
+        if not started:
+            return []
+        newest = max(started)
+        dropped = [c for c in self._pending if c.stamp_ns < newest]
+        self._pending = [c for c in self._pending if c.stamp_ns >= newest]
+        self._superseded += len(dropped)
+        return dropped
 
     def _blend_into(self, old, chunk, now_ns):
         new = _ChunkSource(chunk, self.interpolation)
@@ -224,8 +267,9 @@ class ChunkScheduler:
 
     def step(self, now_ns):
         """Return the Sample for the tick at ``now_ns`` (advancing any blend by one tick)."""
-        if self._pending is not None and self._pending.start_ns <= now_ns:
-            chunk, self._pending = self._pending, None
+        self._drop_superseded(now_ns)
+        if self._pending and self._pending[0].start_ns <= now_ns:
+            chunk = self._pending.pop(0)
             self._source, self._last_chunk = self._blend_into(self._source, chunk, now_ns), chunk
         source, chunk = self._source, self._active_chunk()
         if chunk is None or not chunk.covers(now_ns):

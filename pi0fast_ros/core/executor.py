@@ -66,6 +66,7 @@ class ExecutorConfig:
     start_enabled: bool = True
     envelope_margin: float = DEFAULT_MARGIN  # chunks further outside joint_limits are refused
     require_envelope: bool = True   # refuse chunks for joints with neither limits nor envelope
+    max_future_s: float = 0.5      # refuse chunks that start further ahead than this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +108,7 @@ class ExecutorCore:
                          config.interpolation)
         self.scheduler = ChunkScheduler(len(names), hard_mask=[
             n in config.hard_switch_joints for n in names], interpolation=config.interpolation,
-            rule=rule)
+            rule=rule, max_future_ns=int(round(config.max_future_s * NS)))
         step = [v / config.control_rate_hz for v in config.max_velocity]
         self.safety = SafetyFilter(self.command_names, config.lower_limits,
                                    config.upper_limits, step)
@@ -123,6 +124,9 @@ class ExecutorCore:
         self._hold_reason = ''
         self._rebase_next = True     # rebase the scheduler on the next tick (see tick)
         self._seq = 0
+        self.last_rejection = None   # the ChunkError of the last refused chunk
+        self.refused_since_accept = 0  # chunks refused since the last accepted one
+        self.lead_ns = 0             # how far ahead of now the last accepted chunk was stamped
         self.counts = {'rejected': collections.Counter(), 'holds': collections.Counter(),
                        'clamped': collections.Counter(), 'step_limited': collections.Counter(),
                        'accepted': 0, 'ticks': 0, 'commands': 0, 'held_ticks': 0}
@@ -139,15 +143,21 @@ class ExecutorCore:
             chunk = make_chunk(stamp_ns, joint_names, times_s, positions,
                                self.config.joint_names, self.config.action_rate_hz)
             self.envelope.check(chunk.positions, self.adapters.action_to_robot(chunk.positions))
-            superseded = self.scheduler.submit(chunk, now_ns)
+            self.scheduler.submit(chunk, now_ns)
         except ChunkError as exc:
             self.counts['rejected'][exc.reason] += 1
+            self.last_rejection, self.refused_since_accept = exc, self.refused_since_accept + 1
             return exc
-        if superseded is not None:
-            self.counts['rejected']['superseded'] += 1
+        self._count_superseded()
+        self.refused_since_accept, self.lead_ns = 0, chunk.stamp_ns - now_ns
         self.counts['accepted'] += 1
         self.watchdog.feed(now_ns)
         return None
+
+    def _count_superseded(self):
+        dropped = self.scheduler.take_superseded()
+        if dropped:
+            self.counts['rejected']['superseded'] += dropped
 
     def set_envelope(self, envelope):
         """Use the policy's action Envelope (policy space) for joints without limits."""
@@ -191,6 +201,7 @@ class ExecutorCore:
             self.scheduler.rebase(self.adapters.robot_to_action(base), now_ns)
             self._rebase_next = self.last_command is None
         sample = self.scheduler.step(now_ns)
+        self._count_superseded()
         if not self.enabled:
             self._hold_reason, self._rebase_next = 'disabled', True
             return Tick(now_ns, self._seq, 'disabled', None, sample.active_stamp_ns,

@@ -51,6 +51,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 NS = 1_000_000_000
 COMMAND_MSG_TYPES = {'float64_multi_array': Float64MultiArray, 'joint_state': JointState,
                      'joint_trajectory': JointTrajectory}
+SKEW_WARN_NS = 50_000_000  # a chunk stamped further ahead than this means a clock skew
 _STATE_LEVELS = {'waiting': 'ok', 'tracking': 'ok', 'blending': 'ok', 'disabled': 'ok',
                  'holding': 'warn'}
 
@@ -118,17 +119,36 @@ def diagnostics_msg(node, t_ns, core, jitter):
               'ticks': counts['ticks'], 'commands_sent': counts['commands'],
               'held_ticks': counts['held_ticks'], 'chunks_accepted': counts['accepted'],
               'chunks_rejected': sum(counts['rejected'].values()),
+              'chunks_pending': core.scheduler.pending,
+              'chunk_lead_ms': f'{core.lead_ns / 1e6:.1f}',
               'envelope': core.envelope.describe()}
     for group in ('rejected', 'holds', 'clamped', 'step_limited'):
         for key, n in sorted(counts[group].items()):
             values[f'{group}.{key}'] = n
     values.update(jitter)
+    level, message = _summary(core)
+    array = DiagnosticArray(status=[make_status(node, level, message, values)])
+    array.header.stamp = _time(t_ns)
+    return array
+
+
+def _summary(core):
+    # (level, message): why the executor holds, the chunks it refuses, a clock skew.
     holding = core.last_hold_reason
     level = 'warn' if holding in ('policy_silent', 'chunk_exhausted', 'non_finite') else 'ok'
     if holding:
         message = f'holding ({holding})'
     else:
         message = 'running' if core.enabled else 'disabled'
-    array = DiagnosticArray(status=[make_status(node, level, message, values)])
-    array.header.stamp = _time(t_ns)
-    return array
+    refusal = core.last_rejection
+    if core.refused_since_accept and refusal is not None:
+        # Chunks arrive but none is accepted: say why; the policy is not silent.
+        message = (f'{"holding" if holding == "policy_silent" else message}: refusing chunks '
+                   f'({core.refused_since_accept} since the last accepted; last '
+                   f'{refusal.reason}: {refusal})')
+        level = 'error' if holding and holding not in ('disabled', 'hold_requested') else 'warn'
+    if core.lead_ns > SKEW_WARN_NS:
+        message += (f'; chunks stamped {core.lead_ns / 1e6:.0f} ms ahead of this clock (clock '
+                    f'skew?): they run that much late')
+        level = 'error' if level == 'error' else 'warn'
+    return level, message

@@ -116,6 +116,10 @@ def _declare_core(node):
         node, 'watchdog_timeout_s', 1.0, 'hold when no valid chunk arrived for this long '
         '(0: hold only when no chunk covers now)', read_only=True, min_value=0.0,
         max_value=3600.0)
+    d['max_future_s'] = declare(
+        node, 'max_future_s', 0.5, 'refuse a chunk that starts more than this far ahead of '
+        'the ROS time here (future_stamp); chunks stamped ahead by less run at their stamp, '
+        'that much late (clock skew)', read_only=True, min_value=0.0, max_value=60.0)
     d['start_enabled'] = declare(node, 'start_enabled', True, 'send commands from the start '
                                  '(else wait for executor_node/enable)', read_only=True)
     d['envelope_margin'] = declare(
@@ -157,7 +161,8 @@ def read_executor_parameters(node):
         interpolation=d['interpolation'], watchdog_timeout_s=d['watchdog_timeout_s'],
         lower_limits=limits['joint_limits.lower'], upper_limits=limits['joint_limits.upper'],
         max_velocity=limits['max_velocity'], start_enabled=d['start_enabled'],
-        envelope_margin=d['envelope_margin'], require_envelope=d['require_envelope'])
+        envelope_margin=d['envelope_margin'], require_envelope=d['require_envelope'],
+        max_future_s=d['max_future_s'])
     return config, adapters, options
 
 

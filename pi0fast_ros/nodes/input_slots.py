@@ -68,6 +68,16 @@ def check_age(input_name, stamp_ns, now_ns, max_age_ns):
                          f'stamped {-age / 1e9:.3f} s in the future (clocks out of sync?)')
 
 
+def instruction_error(text, max_chars):
+    """Return why `text` cannot be an instruction ('' if it can); cheap: nothing tokenized."""
+    if isinstance(text, str) and len(text) > max_chars:   # first: len() costs nothing
+        return (f'instruction of {len(text)} characters refused: more than '
+                f'max_instruction_chars ({max_chars})')
+    if not isinstance(text, str) or not text.strip():
+        return 'instruction must be a non-empty string (to stop the robot, call ~/pause)'
+    return ''
+
+
 class JointStateMapper:
     """
     Map sensor_msgs/JointState positions onto a fixed joint order, by name.

@@ -71,6 +71,7 @@ class PolicyNodeConfig:
     stop_at_end_marker: bool
     warmup: bool
     instruction: str
+    max_instruction_chars: int
     image_backend: str
     diagnostics_period_s: float
     torch_threads: int
@@ -231,6 +232,10 @@ def _declare_runtime(node):
         'instruction': declare(
             node, 'instruction', '', 'Task instruction (also settable on ~/instruction). Empty '
             'at start-up = wait for one; setting it empty is refused.'),
+        'max_instruction_chars': declare(
+            node, 'max_instruction_chars', 1000, 'Refuse a longer instruction before it is '
+            'tokenized (the tokenizer_max_length of the checkpoint still bounds the prompt).',
+            min_value=1, max_value=1_000_000, **ro),
         'image_backend': declare(
             node, 'image_backend', 'auto', 'Image conversion: auto (cv_bridge if installed, '
             'else rosbags-image), cv_bridge or rosbags-image.', **ro),

@@ -18,10 +18,11 @@ policy_node: cameras + joint states + instruction -> PI0-FAST -> stamped action 
 Topics (relative names, DESIGN §2-§4, docs/architecture.md):
   in   camera topics (parameters; sensor_msgs/Image or CompressedImage, sensor-data QoS),
        joint_states (sensor_msgs/JointState, by name), ~/instruction (std_msgs/String,
-       reliable + transient-local; the node republishes the active instruction there)
+       reliable + volatile: matches every reliable publisher; the last message to arrive runs)
   out  action_chunk (trajectory_msgs/JointTrajectory), ~/chunk_info (DiagnosticArray, one per
-       inference, header.stamp = chunk stamp), /diagnostics, action_envelope (std_msgs/String
-       JSON, transient-local; see policy_envelope.py)
+       inference, header.stamp = chunk stamp), ~/active_instruction (std_msgs/String, reliable
+       + transient-local: the instruction inferences run under, '' for none), /diagnostics,
+       action_envelope (std_msgs/String JSON, transient-local; see policy_envelope.py)
   srv  ~/pause (std_srvs/SetBool: true pauses, false resumes)
 The model is loaded and warmed up in the constructor (progress in the log); one worker thread
 (InferenceWorker) owns it afterwards. Callbacks only store the latest message of each input.
@@ -29,7 +30,6 @@ The model is loaded and warmed up in the constructor (progress in the log); one 
 
 import dataclasses
 import sys
-import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -47,8 +47,8 @@ from .chunk_messages import chunk_info_message, chunk_info_values, chunk_message
 from .common import make_status, run_node, StartupError
 from .image_conversion import check_image, ImageConversionError, ImageConverter
 from .inference_worker import InferenceWorker, PhasePriority
-from .input_slots import (BAD_IMAGE, Entry, InputError, InputSlots, JOINT_STATES,
-                          JointStateMapper, NO_MESSAGE, stamp_to_ns)
+from .input_slots import (BAD_IMAGE, Entry, InputError, InputSlots, instruction_error,
+                          JOINT_STATES, JointStateMapper, NO_MESSAGE, stamp_to_ns)
 from .observation import ObservationBuilder
 from .policy_config import read_config
 from .policy_envelope import setup_envelopes
@@ -63,9 +63,16 @@ from ..core.policy import InvalidObservationError
 LATEST_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.BEST_EFFORT,
                         durability=DurabilityPolicy.VOLATILE)
-INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Instructions in: reliable + volatile, which matches a volatile publisher (the ros2 CLI's
+# default) and a transient-local one alike. Out: the active instruction (and the action
+# envelope), latched for late joiners (the recorder, tools, the executor). Distinct topics:
+# the node never reads its own output.
+REQUEST_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.VOLATILE)
+ACTIVE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 2.0
+SKEW_WARN_S = 0.05   # joint states stamped further ahead than this mean a clock skew
 INVALID_OBSERVATION = 'invalid_observation'
 
 
@@ -80,9 +87,7 @@ class PolicyNode(Node):
         self.config = read_config(self)
         self.stats = PolicyStats()
         self._log_times = {}
-        self._echoes = {}
-        self._echo_lock = threading.Lock()
-        self._last_failure = None
+        self._instruction_error = ''   # why the last instruction sent was refused
         plan = plan_inputs(self, self.config)
         self.camera_inputs, self.masked = plan.camera_inputs, plan.masked
         for slot in self.masked:
@@ -93,12 +98,18 @@ class PolicyNode(Node):
         check_policy_fits(self.policy, plan)
         self._setup_inputs(plan, converter)
         self.envelopes, self._envelope_pub = setup_envelopes(
-            self, self.policy, self.config.action_joint_names, INSTRUCTION_QOS)
+            self, self.policy, self.config.action_joint_names, ACTIVE_QOS)
         self.builder.state_check = self.envelopes.check_state
         self._setup_outputs()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.config.instruction:
+            error = instruction_error(self.config.instruction,
+                                      self.config.max_instruction_chars)
+            if error:
+                raise StartupError(f'parameter instruction: {error}')
             self._apply_instruction(self.config.instruction, 'parameter')
+        else:
+            self.active_pub.publish(String(data=''))
         self._warmup()
         self.priority = self._setup_priority(self.config.realtime_priority)
         self.worker = InferenceWorker(self.policy, self.slots, self.builder, self, self._now_ns,
@@ -166,13 +177,13 @@ class PolicyNode(Node):
                                          LATEST_QOS)
             except InvalidTopicNameException as exc:
                 raise StartupError(f'camera topic {cam.topic!r} of slot {slot}: {exc}') from None
-        self.create_subscription(String, '~/instruction', self._on_instruction, INSTRUCTION_QOS)
+        self.create_subscription(String, '~/instruction', self._on_instruction, REQUEST_QOS)
 
     def _setup_outputs(self):
         self.chunk_pub = self.create_publisher(JointTrajectory, 'action_chunk', 10)
         self.info_pub = self.create_publisher(DiagnosticArray, '~/chunk_info', 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.instruction_pub = self.create_publisher(String, '~/instruction', INSTRUCTION_QOS)
+        self.active_pub = self.create_publisher(String, '~/active_instruction', ACTIVE_QOS)
         self.create_service(SetBool, '~/pause', self._on_pause)
 
     def _now_ns(self):
@@ -200,13 +211,14 @@ class PolicyNode(Node):
         self.slots.put(slot, Entry(msg, stamp_to_ns(msg.header.stamp), error=error))
 
     def _on_instruction(self, msg):
-        with self._echo_lock:
-            # Our own republications come back on the same topic: swallow those echoes.
-            if self._echoes.get(msg.data, 0) > 0:
-                self._echoes[msg.data] -= 1
-                return
-        if not msg.data.strip():
-            self.get_logger().warn('ignored an empty instruction on ~/instruction')
+        error = instruction_error(msg.data, self.config.max_instruction_chars)
+        if error:
+            # The operator asked for something else than what runs: stop running the old one.
+            self._instruction_error = error
+            self.get_logger().error(f'instruction on ~/instruction refused: {error}; no '
+                                    f'inference until a valid one arrives')
+            if self.slots.set_instruction(''):
+                self.active_pub.publish(String(data=''))
             return
         self._apply_instruction(msg.data, 'topic')
         self.set_parameters([Parameter('instruction', value=msg.data)])
@@ -214,20 +226,18 @@ class PolicyNode(Node):
     def _on_set_parameters(self, params):
         for param in params:
             if param.name == 'instruction':
-                if not isinstance(param.value, str) or not param.value.strip():
-                    return SetParametersResult(
-                        successful=False, reason='instruction must be a non-empty string '
-                        '(to stop the robot, call ~/pause instead)')
+                error = instruction_error(param.value, self.config.max_instruction_chars)
+                if error:
+                    return SetParametersResult(successful=False, reason=error)
                 self._apply_instruction(param.value, 'parameter')
         return SetParametersResult(successful=True)
 
     def _apply_instruction(self, text, source):
+        self._instruction_error = ''
         if not self.slots.set_instruction(text):
             return
         self.get_logger().info(f'instruction ({source}): {text!r}')
-        with self._echo_lock:
-            self._echoes[text] = self._echoes.get(text, 0) + 1
-        self.instruction_pub.publish(String(data=text))
+        self.active_pub.publish(String(data=text))
 
     def _on_pause(self, request, response):
         self.worker.set_paused(request.data)
@@ -252,7 +262,6 @@ class PolicyNode(Node):
         publish_ms = (time.perf_counter() - start) * 1e3
         latency_ms = (self._now_ns() - obs.stamp_ns) / 1e6
         timings = dict(result.timings_ms or {})
-        self._last_failure = None
         self.stats.record_chunk(latency_ms, timings.get('total', float('nan')),
                                 overhead_ms(record, timings, publish_ms))
         self._publish_info(record, DiagnosticStatus.OK, timings, latency_ms, publish_ms)
@@ -263,15 +272,15 @@ class PolicyNode(Node):
             return
         result = record.result
         timings = dict(result.timings_ms or {})
-        self._last_failure = f'{result.status}: {result.error}'
-        self.stats.record_decode_failure(result.status, timings.get('total', float('nan')))
+        self.stats.record_decode_failure(result.status, timings.get('total', float('nan')),
+                                         result.error)
         self._throttled('decode', f'chunk rejected, decode failed ({result.status}): '
                         f'{result.error}')
         latency_ms = (self._now_ns() - record.observation.stamp_ns) / 1e6
         self._publish_info(record, DiagnosticStatus.ERROR, timings, latency_ms, 0.0)
 
     def rejected(self, error):
-        self.stats.record_rejection(error.reason, str(error))
+        self.stats.record_rejection(error.reason, self._describe(error))
         self._throttled(error.reason, f'no inference: {self._describe(error)}')
 
     def dropped(self, reason, observation):
@@ -288,7 +297,7 @@ class PolicyNode(Node):
             self._throttled(INVALID_OBSERVATION, f'no inference: the policy refused the '
                             f'observation: {exc}')
             return
-        self.stats.record_error()
+        self.stats.record_error(f'{type(exc).__name__}: {exc}')
         self.get_logger().error(f'inference failed: {type(exc).__name__}: {exc}',
                                 throttle_duration_sec=LOG_THROTTLE_S)
 
@@ -316,6 +325,8 @@ class PolicyNode(Node):
         if self.worker.paused:
             return DiagnosticStatus.OK, 'paused'
         if not snapshot.instruction:
+            if self._instruction_error:
+                return DiagnosticStatus.ERROR, f'instruction refused: {self._instruction_error}'
             return DiagnosticStatus.WARN, 'waiting for an instruction'
         try:
             self.builder.check(snapshot, self._now_ns(),
@@ -325,8 +336,17 @@ class PolicyNode(Node):
                 return DiagnosticStatus.WARN, f'waiting for input {self._describe(err)}'
             self._throttled(err.reason, f'no inference: {self._describe(err)}')
             return DiagnosticStatus.ERROR, f'input rejected: {self._describe(err)}'
-        if self._last_failure:
-            return DiagnosticStatus.ERROR, f'last chunk rejected: {self._last_failure}'
+        attempts, succeeded, why = self.stats.attempts()
+        if attempts and not succeeded:
+            return DiagnosticStatus.ERROR, f'no chunk from the last {attempts} inference ' \
+                f'attempts; last: {why}'
+        if why and attempts - succeeded:
+            return DiagnosticStatus.WARN, f'{attempts - succeeded} of the last {attempts} ' \
+                f'inference attempts failed; last: {why}'
+        lead_s = (snapshot.entries[JOINT_STATES].stamp_ns - self._now_ns()) / 1e9
+        if lead_s > SKEW_WARN_S:
+            return DiagnosticStatus.WARN, f'running; joint_states stamped {lead_s:.3f} s ahead ' \
+                f'of this clock (clock skew?): the executor runs the chunks that much late'
         return DiagnosticStatus.OK, 'running'
 
     def _publish_diagnostics(self):

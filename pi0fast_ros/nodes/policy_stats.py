@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 WINDOW = 100           # timings kept for percentiles
+ATTEMPTS = 10          # /diagnostics judges the last this many inference attempts
 RATE_WINDOW_S = 10.0   # chunks/s is measured over this many seconds
 
 
@@ -48,24 +49,38 @@ class PolicyStats:
         self._times = {k: collections.deque(maxlen=WINDOW)
                        for k in ('latency', 'inference', 'overhead')}
         self._published = collections.deque()
+        self._attempts = collections.deque(maxlen=ATTEMPTS)   # (succeeded, why not)
+
+    def _attempt(self, ok, why=''):
+        self._attempts.append((ok, why))
+
+    def attempts(self):
+        """Return (attempts, succeeded, last failure or '') over the last ATTEMPTS attempts."""
+        with self._lock:
+            failures = [why for ok, why in self._attempts if not ok]
+            return (len(self._attempts), len(self._attempts) - len(failures),
+                    failures[-1] if failures else '')
 
     def record_chunk(self, latency_ms, inference_ms, overhead_ms):
         with self._lock:
             self.chunks += 1
+            self._attempt(True)
             now = self._clock()
             self._published.append(now)
             for key, value in (('latency', latency_ms), ('inference', inference_ms),
                                ('overhead', overhead_ms)):
                 self._times[key].append(value)
 
-    def record_decode_failure(self, status, inference_ms):
+    def record_decode_failure(self, status, inference_ms, message=''):
         with self._lock:
             self.decode_failures[status] += 1
+            self._attempt(False, f'decode failed ({status}): {message}')
             self._times['inference'].append(inference_ms)
 
-    def record_error(self):
+    def record_error(self, message=''):
         with self._lock:
             self.inference_errors += 1
+            self._attempt(False, f'inference raised {message}')
 
     def record_drop(self, reason):
         with self._lock:
@@ -75,6 +90,7 @@ class PolicyStats:
         with self._lock:
             self.rejected[reason] += 1
             self.last_problem = message
+            self._attempt(False, f'{reason}: {message}')
 
     def chunks_per_s(self):
         with self._lock:

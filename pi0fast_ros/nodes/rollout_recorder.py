@@ -16,13 +16,14 @@
 rollout_recorder: one rosbag2 (MCAP) per rollout, with the metadata that makes it replayable.
 
 Records the configured topics (cameras, joint_states, action_chunk, joint_commands,
-executor_node/status, policy_node/chunk_info, policy_node/instruction, ...) as raw CDR bytes
-(`raw=True` subscriptions: rclpy's serialize_message can pad JointState/JointTrajectory with
-garbage that rosbags rejects), stamped with the ROS time of reception as rosbag2 does. A topic
-is subscribed once it appears on the graph, with its publisher's type and a compatible QoS.
+executor_node/status, policy_node/chunk_info, policy_node/active_instruction, ...) as raw CDR
+bytes (`raw=True` subscriptions: rclpy's serialize_message can pad JointState/JointTrajectory
+with garbage that rosbags rejects), stamped with the ROS time of reception as rosbag2 does. A
+topic is subscribed once it appears on the graph, with its publisher's type and a compatible QoS.
 
-A rollout starts with `~/start` (Trigger), at start-up (autostart) or when the instruction on
-`policy_node/instruction` changes (instruction_starts_rollout): the open bag is closed and a
+A rollout starts with `~/start` (Trigger), at start-up (autostart) or when the instruction the
+policy runs under (`policy_node/active_instruction`, not the requests on
+`policy_node/instruction`) changes (instruction_starts_rollout): the open bag is closed and a
 new one opened, which begins with the instruction message. `~/stop` closes the bag. See
 recording/metadata.py for what is stored with each bag.
 
@@ -60,7 +61,7 @@ PARAMETERS = (
     ('autostart', False, 'Start a rollout at start-up.'),
     ('instruction_starts_rollout', True, 'A new instruction closes the open rollout and starts '
      'the next one (also when stopped).'),
-    ('instruction_topic', 'policy_node/instruction', 'Topic of the active instruction '
+    ('instruction_topic', 'policy_node/active_instruction', 'Topic of the active instruction '
      '(policy node).'),
     ('checkpoint', '', 'Checkpoint path, stored as metadata.'),
     ('config_file', '', 'The config file the graph was started with; its text is stored as '

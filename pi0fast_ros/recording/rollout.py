@@ -17,8 +17,9 @@ A recorded rollout read back into arrays (rosbags only, no ROS installation need
 
 Topics are recognised by their documented names (docs/architecture.md) under any namespace:
 joint_states, joint_commands, action_chunk, executor_node/status, policy_node/chunk_info,
-policy_node/instruction, plus every Image / CompressedImage topic. Times are integer ns: `t_ns`
-is when the recorder received a message (the bag timestamp), `stamp_ns` its header stamp.
+policy_node/active_instruction (what the policy ran under), plus every Image / CompressedImage
+topic. Times are integer ns: `t_ns` is when the recorder received a message (the bag
+timestamp), `stamp_ns` its header stamp.
 """
 
 import dataclasses
@@ -34,7 +35,7 @@ IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 ROLES = {   # role -> topic suffix
     'joint_states': '/joint_states', 'commands': '/joint_commands',
     'chunks': '/action_chunk', 'status': '/executor_node/status',
-    'chunk_info': '/policy_node/chunk_info', 'instruction': '/policy_node/instruction',
+    'chunk_info': '/policy_node/chunk_info', 'instruction': '/policy_node/active_instruction',
 }
 _NUMBER = re.compile(r'[-+]?(?:nan|inf|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)', re.IGNORECASE)
 
