@@ -77,6 +77,22 @@ install_torch() {
   esac
 }
 
+# libfaketime: the two-host test skews the gpu side's clock with it (test/test_two_host.py).
+# Optional: without it those tests skip and say so.
+install_faketime() {
+  if ls /usr/lib*/*/faketime/libfaketime.so.1 /usr/lib*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing faketime (apt) for the clock-skew tests"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime; } >/dev/null 2>&1; then
+      say "could not install faketime with apt: the clock-skew tests will be skipped"
+    fi
+  else
+    say "faketime not installed (needs root and apt): the clock-skew tests will be skipped"
+  fi
+}
+
 main() {
   local py stamp_file want have spec
   py="$(pick_python)"
@@ -110,6 +126,7 @@ PY
     echo "$want" > "$stamp_file"
   fi
 
+  install_faketime
   say "colcon build"
   PI0FAST_VENV="$VENV" bash "$REPO/scripts/build.sh"
   say "ready. Use it with:  source scripts/env.sh"

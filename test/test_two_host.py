@@ -13,11 +13,16 @@
 # limitations under the License.
 
 """
-Split deployment: `role` selects one host's side of the graph; the split graph runs across
-two network namespaces (test/netns.py) with JPEG cameras on the link.
+Split deployment: `role` picks one host's side of the graph.
+
+The split graph runs across two network namespaces (test/netns.py) with JPEG cameras on the
+link, also with the gpu host's clock 2 s off (libfaketime on the policy node's processes;
+CLOCK_MONOTONIC untouched).
 """
 
+import glob
 import os
+import re
 import sys
 
 from graph_checks import check_recorded_provenance, graph_test_config, make_test_checkpoint
@@ -55,7 +60,7 @@ def test_bringup_refuses_an_unknown_role(capsys):
 
 
 def jpeg_config(tmp_path):
-    """The shipped so100 test config with the policy on the cameras' JPEG topics."""
+    """Write the so100 test config with the policy on the cameras' JPEG topics."""
     path = graph_test_config(tmp_path, CONFIG)
     doc = yaml.safe_load(path.read_text())
     policy = doc['/**/policy_node']['ros__parameters']
@@ -65,12 +70,26 @@ def jpeg_config(tmp_path):
     return path
 
 
-def start_side(bed, side, args, log_path):
+def faketime_library():
+    """Return libfaketime's preload library ('' when the faketime package is absent)."""
+    found = sorted(glob.glob('/usr/lib*/**/faketime/libfaketime.so.1', recursive=True))
+    return found[0] if found else ''
+
+
+def skewed(env, skew):
+    """Return env with the real-time clock moved by skew ('+2s'), monotonic ones untouched."""
+    if not skew:
+        return env
+    return {**env, 'LD_PRELOAD': faketime_library(), 'FAKETIME': skew,
+            'FAKETIME_DONT_FAKE_MONOTONIC': '1', 'FAKETIME_DONT_RESET': '1'}
+
+
+def start_side(bed, side, args, log_path, skew=''):
     """pi0fast-bringup --role side inside side's namespace, output to log_path."""
     log = open(log_path, 'wb')
     proc = bed.popen(side, [sys.executable, '-u', '-m', 'pi0fast_ros.tools.bringup',
-                            '--role', side, *args], env=bed.env(side), stdout=log,
-                     stderr=log, start_new_session=True)
+                            '--role', side, *args], env=skewed(bed.env(side), skew),
+                     stdout=log, stderr=log, start_new_session=True)
     return proc, log
 
 
@@ -88,12 +107,30 @@ def stop_side(proc, log, timeout=90.0):
         log.close()
 
 
+def policy_diagnostics(rollouts):
+    """Return the policy node's recorded /diagnostics statuses: [(level, message)]."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import get_typestore, Stores
+    (bag,) = [p for p in rollouts.iterdir() if p.is_dir()]
+    out = []
+    with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_JAZZY)) as reader:
+        conns = [c for c in reader.connections if c.topic == '/diagnostics']
+        for conn, _, raw in reader.messages(connections=conns):
+            out += [(s.level, s.message) for s in reader.deserialize(raw, conn.msgtype).status
+                    if 'policy_node' in s.name]
+    return out
+
+
 @pytest.mark.ros
 @pytest.mark.slow
-def test_split_graph_across_two_namespaces_over_jpeg(tmp_path):
+@pytest.mark.parametrize('skew', ['', '+2s', '-2s'])
+def test_split_graph_across_two_namespaces_over_jpeg(tmp_path, skew):
     reason = netns.unavailable_reason()
     if reason:
         pytest.skip(reason)
+    if skew and not faketime_library():
+        pytest.skip('libfaketime is not installed (apt-get install faketime; scripts/setup.sh '
+                    'does it as root): cannot skew the gpu host clock')
     config = jpeg_config(tmp_path)
     checkpoint = make_test_checkpoint(tmp_path / 'checkpoint', config)
     common = ['--config', config, '--instruction', INSTRUCTION]
@@ -102,7 +139,7 @@ def test_split_graph_across_two_namespaces_over_jpeg(tmp_path):
         bed.limit_rate('50mbit')
         robot = start_side(bed, 'robot', common + ['--fake-hardware', '--record',
                                                    tmp_path / 'rollouts'], logs['robot'])
-        gpu = start_side(bed, 'gpu', common + ['--checkpoint', checkpoint], logs['gpu'])
+        gpu = start_side(bed, 'gpu', common + ['--checkpoint', checkpoint], logs['gpu'], skew)
         try:
             # The executor logs the policy's action envelope: it crossed the link.
             assert wait_for(lambda: 'action envelope:' in logs['robot'].read_text(
@@ -120,4 +157,16 @@ def test_split_graph_across_two_namespaces_over_jpeg(tmp_path):
     assert after['robot_tx'] > before['robot_tx'] and after['gpu_tx'] > before['gpu_tx']
     # Chunks arrived in the robot namespace and the commands follow them (provenance traced
     # through the recorded bag: command -> chunk -> observation frames of each camera).
+    # With skewed clocks too: the chunks keep the robot's stamps (traced to recorded joint
+    # states), and the executor ran them.
     check_recorded_provenance(tmp_path / 'rollouts', INSTRUCTION, config)
+    skew_reports = [m for _, m in policy_diagnostics(tmp_path / 'rollouts')
+                    if 'clock skew detected' in m]
+    if skew:
+        # offset = skew + the quickest transit: about 2 s, robot behind when our clock is +
+        side = 'behind' if skew.startswith('+') else 'ahead of'
+        found = [float(re.search(r'stamped ([0-9.]+) s', m).group(1)) for m in skew_reports
+                 if f's {side} this clock' in m]
+        assert found and all(1.5 < x < 2.5 for x in found), skew_reports[-3:]
+    else:
+        assert not skew_reports, skew_reports[:3]
