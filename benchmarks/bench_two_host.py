@@ -125,6 +125,8 @@ def run_config(name, args, work):
     figures = rollout_figures(rollouts, (wall0, wall1))
     figures.update({k: (after[k] - before[k]) / (t1 - t0) for k in after})
     figures['link'] = bed.qdisc if (rate or netem) else 'unlimited'
+    if args.netem and not netem:
+        figures['link'] += ' (netem not in this kernel)'
     return figures
 
 
@@ -139,18 +141,25 @@ def rollout_figures(rollouts, window_ns):
     live = (ticks.t_ns >= lo) & (ticks.t_ns <= hi)
     states = np.array(ticks.state)
     sent = live & ~np.isnan(ticks.command).any(axis=1) & (ticks.active_ns != 0)
+    held = float(np.mean(states[live] == 'holding')) if live.any() else float('nan')
+    if not chunks:       # the policy published nothing usable in the window: all held
+        return {'chunks': 0, 'delay_p50_ms': float('nan'), 'delay_p99_ms': float('nan'),
+                'held': held, 'seam_step': float('nan'), 'seam_ratio': float('nan'),
+                'seams': 0}
     # the chunks' own largest per-tick step (chunk points are at the control rate here)
     own = np.max([np.abs(np.diff(c.positions, axis=0)).max(axis=0) for c in chunks], axis=0)
     blending = states[sent] == 'blending'
     runs = np.diff(np.flatnonzero(np.diff(np.r_[0, blending.astype(int), 0])))[::2]
     report = seam_report(ticks.command[sent], ticks.active_ns[sent],
                          max(1, int(runs.max()) if len(runs) else 1), own)
+    jumps = report.seam_jumps
+    worst = float(jumps.max()) if jumps.size else 0.0
     moving = own > 0       # a joint the chunks never move has no step to compare with
-    worst = report.seam_jumps[:, moving].max() if len(report.seam_jumps) else 0.0
-    ratio = (report.seam_jumps[:, moving] / own[moving]).max() if len(report.seam_jumps) else 0.0
+    ratio = float((jumps[:, moving] / own[moving]).max()) if jumps.size and moving.any() \
+        else float('nan')
     return {'chunks': len(delays), 'delay_p50_ms': 1e3 * np.percentile(delays, 50),
             'delay_p99_ms': 1e3 * np.percentile(delays, 99),
-            'held': float(np.mean(states[live] == 'holding')), 'seam_step': worst,
+            'held': held, 'seam_step': worst,
             'seam_ratio': ratio, 'seams': len(report.seam_ticks)}
 
 

@@ -80,7 +80,7 @@ install_torch() {
 # libfaketime: the two-host test skews the gpu side's clock with it (test/test_two_host.py).
 # Optional: without it those tests skip and say so.
 install_faketime() {
-  if ls /usr/lib*/*/faketime/libfaketime.so.1 /usr/lib*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
+  if ls /usr/lib/*/faketime/libfaketime.so.1 /usr/lib*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
     return
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
