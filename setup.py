@@ -13,11 +13,28 @@
 # limitations under the License.
 
 from glob import glob
+import os
 import re
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.develop import develop
+from setuptools.command.install_scripts import install_scripts
 
 PACKAGE = 'pi0fast_ros'
+# The user-facing tools: entry points in lib/pi0fast_ros (where `ros2 run` looks, setup.cfg)
+# and, under a colcon install, also in bin/, which colcon's setup.bash puts on PATH.
+TOOLS = {
+    'pi0fast-bringup': 'pi0fast_ros.tools.bringup:main',
+    'pi0fast-ctl': 'pi0fast_ros.tools.ctl:main',
+    'pi0fast-doctor': 'pi0fast_ros.tools.doctor:main',
+    'pi0fast-export-dataset': 'pi0fast_ros.tools.export_dataset:main',
+    'pi0fast-plot-rollout': 'pi0fast_ros.tools.plot_rollout:main',
+    'pi0fast-provenance': 'pi0fast_ros.tools.provenance:main',
+    'pi0fast-recover-bag': 'pi0fast_ros.tools.recover_bag:main',
+    'pi0fast-fit-tokenizer': 'pi0fast_ros.tools.fit_tokenizer:main',
+    'pi0fast-train-demo': 'pi0fast_ros.tools.train_demo:main',
+}
 
 
 def _version():
@@ -30,7 +47,47 @@ def _version():
 # these; `pip install .[core]` gives it to users without ROS. rclpy and the message packages
 # come from ROS itself (apt or the ros-jazzy-* wheels) and are not pip requirements here.
 CORE = ['numpy', 'scipy', 'torch', 'tokenizers', 'safetensors', 'pyyaml']
-TOOLS = ['rosbags', 'matplotlib', 'opencv-python-headless']
+TOOLS_DEPS = ['rosbags', 'matplotlib', 'opencv-python-headless', 'pyarrow', 'av', 'pandas']
+
+
+def _tools_also_in_bin(script_dir):
+    """
+    Copy the tools' entry scripts from <prefix>/lib/pi0fast_ros to <prefix>/bin.
+
+    Only for an install into lib/pi0fast_ros (colcon, plain or --symlink-install); a wheel
+    (pip) puts every console script in bin/ already. Returns the files written.
+    """
+    script_dir = os.path.abspath(script_dir)
+    if os.path.basename(script_dir) != PACKAGE or \
+            os.path.basename(os.path.dirname(script_dir)) != 'lib':
+        return []
+    bin_dir = os.path.join(os.path.dirname(os.path.dirname(script_dir)), 'bin')
+    os.makedirs(bin_dir, exist_ok=True)
+    written = []
+    for name in TOOLS:
+        source = os.path.join(script_dir, name)
+        if os.path.isfile(source):
+            shutil.copy2(source, os.path.join(bin_dir, name))
+            written.append(os.path.join(bin_dir, name))
+    return written
+
+
+class InstallScripts(install_scripts):
+    """`setup.py install` (colcon without --symlink-install): the tools also go to bin/."""
+
+    def run(self):
+        super().run()
+        self.outfiles += _tools_also_in_bin(self.install_dir)
+
+
+class Develop(develop):
+    """`setup.py develop` (colcon --symlink-install): the tools also go to bin/."""
+
+    def install_wrapper_scripts(self, dist):
+        super().install_wrapper_scripts(dist)
+        if not self.uninstall:
+            _tools_also_in_bin(self.script_dir)
+
 
 setup(
     name=PACKAGE,
@@ -43,13 +100,14 @@ setup(
         ('share/' + PACKAGE + '/config', glob('config/*.yaml')),
     ],
     install_requires=['setuptools'],
-    extras_require={'core': CORE, 'tools': CORE + TOOLS, 'test': ['pytest']},
+    extras_require={'core': CORE, 'tools': CORE + TOOLS_DEPS, 'test': ['pytest']},
     zip_safe=True,
     maintainer='pi0fast_ros maintainers',
     maintainer_email='maintainers@pi0fast-ros.invalid',
     description='PI0-FAST vision-language-action policy runtime for ROS 2',
     license='Apache-2.0',
     tests_require=['pytest'],
+    cmdclass={'install_scripts': InstallScripts, 'develop': Develop},
     entry_points={
         'console_scripts': [
             # ROS nodes (`ros2 run pi0fast_ros <name>`)
@@ -57,14 +115,8 @@ setup(
             'executor_node = pi0fast_ros.nodes.executor_node:main',
             'fake_robot = pi0fast_ros.nodes.fake_robot:main',
             'rollout_recorder = pi0fast_ros.nodes.rollout_recorder:main',
-            # tools
-            'pi0fast-bringup = pi0fast_ros.tools.bringup:main',
-            'pi0fast-doctor = pi0fast_ros.tools.doctor:main',
-            'pi0fast-plot-rollout = pi0fast_ros.tools.plot_rollout:main',
-            'pi0fast-provenance = pi0fast_ros.tools.provenance:main',
-            'pi0fast-recover-bag = pi0fast_ros.tools.recover_bag:main',
-            'pi0fast-fit-tokenizer = pi0fast_ros.tools.fit_tokenizer:main',
-            'pi0fast-train-demo = pi0fast_ros.tools.train_demo:main',
+            # tools (also on PATH after a colcon install: see _tools_also_in_bin)
+            *(f'{name} = {target}' for name, target in TOOLS.items()),
         ],
     },
 )

@@ -91,7 +91,7 @@ def report(model, args, steps, opts):
     # The parts of one 'compact' step, on the state the last full run left (step 2 of it).
     state, token = compact._state, first.tokens[:, :1]
     hidden = step_exact(model, state, token, 1)
-    table = model.gemma.embed_tokens.weight
+    table = model.output_table
     rows = table[-2048:].contiguous()
     logits = model.lm_head(hidden)[:, -1]
     parts = minimum(

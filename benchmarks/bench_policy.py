@@ -103,7 +103,7 @@ def bench_facade(device, rounds):
             assert all(r.ok for r in results)
             stages = {k: statistics.median(r.timings_ms[k] for r in results)
                       for k in ('preprocess', 'prefill', 'decode', 'detokenize', 'total')}
-            rows.append((stop, results[0].timings_ms['steps'], stages))
+            rows.append((stop, results[0].decode_steps, stages))
         for stop, steps, st in rows:
             mode = 'stop at |' if stop else 'decode to max'
             print(f'facade, tiny scripted model, 3 cameras 480x640, {mode} ({steps} tokens): '

@@ -18,12 +18,14 @@ The node graph of a bring-up, described once for every launcher.
 `ros2 launch pi0fast_ros so100.launch.py` (launch/, via launch_support.py) and the pip-
 environment `pi0fast-bringup` (tools/bringup.py) both call `graph_nodes(options)` and start
 exactly the nodes it returns, each with the embodiment's config file as its parameters file and
-the few per-run overrides listed here (checkpoint, device, instruction, recording). Everything
+the few per-run overrides listed here (checkpoint, device, lerobot_version, instruction,
+recording). Everything
 else lives in the config file. No ROS import here: it is plain data.
 """
 
 import dataclasses
 import os
+import re
 
 EMBODIMENTS = ('so100', 'aloha')     # config/<name>.yaml, launch/<name>.launch.py
 POLICY_NODE = 'policy_node'
@@ -43,17 +45,22 @@ class GraphOptions:
     One bring-up's choices (launch arguments / bringup flags).
 
     Empty strings keep the config file's value. record_dir '' = the recorder's output_dir.
+    stop_on_failure: a node that exits with an error status of its own (failed_by_itself: it
+    could not start, or crashed) stops the whole graph, with the reason it logged.
     """
 
     config_file: str
     checkpoint: str = ''
     device: str = ''
+    lerobot_version: str = ''   # '' = the config file's (auto by default)
     instruction: str = ''
     fake_hardware: bool = False
     record: bool = False
     record_dir: str = ''
+    teleop_topic: str = ''     # a leader arm's JointState topic: record it, run no policy
     namespace: str = ''
     log_level: str = 'info'
+    stop_on_failure: bool = True
     role: str = 'all'
 
 
@@ -84,17 +91,24 @@ def graph_nodes(options):
         if options.checkpoint else ''
     policy = _set_if({}, 'checkpoint_path', checkpoint)
     _set_if(policy, 'device', options.device)
+    _set_if(policy, 'lerobot_version', options.lerobot_version)
     _set_if(policy, 'instruction', options.instruction)
     nodes = []
+    teleop = options.teleop_topic.strip()
     if options.fake_hardware:
-        nodes.append(NodeSpec(FAKE_ROBOT, FAKE_ROBOT, {}))
+        # with teleop_topic the fake robot plays a scripted leader arm there and follows it
+        nodes.append(NodeSpec(FAKE_ROBOT, FAKE_ROBOT, {'leader_topic': teleop} if teleop else {}))
     if options.record:
         recorder = {'autostart': True,
                     'config_file': os.path.abspath(options.config_file)}
         _set_if(recorder, 'checkpoint', checkpoint)
         _set_if(recorder, 'output_dir', os.path.abspath(os.path.expanduser(options.record_dir))
                 if options.record_dir else '')
+        _set_if(recorder, 'extra_topics', [teleop] if teleop else [])
         nodes.append(NodeSpec(RECORDER, RECORDER, recorder))
+    if teleop:
+        # a demonstration: the person drives the arm, no policy or executor
+        return [s for s in nodes if _on_role(s, options.role)]
     nodes.append(NodeSpec(EXECUTOR_NODE, EXECUTOR_NODE, {}))
     nodes.append(NodeSpec(POLICY_NODE, POLICY_NODE, policy))
     return [spec for spec in nodes if _on_role(spec, options.role)]
@@ -158,3 +172,55 @@ def parse_bool(text):
     if lowered in ('false', '0', 'no', 'off', ''):
         return False
     raise ValueError(f'not a boolean: {text!r} (use true or false)')
+
+
+# The colours rcutils adds to log lines on a terminal (launch's emulate_tty).
+_ANSI = re.compile(r'\x1b\[[0-9;]*m')
+SHELL_SIGINT_STATUS = 130
+
+
+def failed_by_itself(returncode):
+    """
+    Tell whether a node's exit status means it failed on its own.
+
+    True for a positive status (a start-up failure exits 1 after logging why, an uncaught
+    exception too); False while it runs (None), for 0, for a stop by a signal (negative: Ctrl-C,
+    or a SIGKILL from outside) and for 130 (a shell's SIGINT status).
+    """
+    return returncode is not None and returncode > 0 and returncode != SHELL_SIGINT_STATUS
+
+
+class ExitReason:
+    """Follow a node's output; say why it exited (its last FATAL, else ERROR, log line)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.fatal = None
+        self.error = None
+        self._partial = ''
+
+    def feed(self, text):
+        """Take a chunk of output (str or bytes, any split into lines)."""
+        if isinstance(text, bytes):
+            text = text.decode(errors='replace')
+        lines = (self._partial + text).split('\n')
+        self._partial = lines.pop()
+        for line in lines:
+            self.line(line)
+
+    def line(self, line):
+        """Take one line of output."""
+        line = _ANSI.sub('', line).strip()
+        for level in ('FATAL', 'ERROR'):
+            if line.startswith(f'[{level}]'):
+                # rcutils: [LEVEL] [stamp] [logger]: message
+                message = line.split(']: ', 1)[-1]
+                setattr(self, level.lower(), message)
+
+    def reason(self, returncode):
+        """Return the one-line reason the graph stops for, after the node exited."""
+        if self._partial:
+            self.line(self._partial)
+            self._partial = ''
+        why = self.fatal or self.error or 'it logged no FATAL or ERROR line (see its output)'
+        return f'{self.name} exited with status {returncode}: {why}'

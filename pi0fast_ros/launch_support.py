@@ -18,20 +18,23 @@ The launch description behind launch/so100.launch.py and launch/aloha.launch.py.
 Needs ROS 2's launch and launch_ros (a real ROS 2 installation; they are not on PyPI). The
 nodes come from graph.graph_nodes(), the same description pi0fast-bringup starts, so the two
 launchers cannot drift apart. Launch arguments are resolved at launch time (OpaqueFunction),
-then turned into plain launch_ros Node actions.
+then turned into plain launch_ros Node actions; with stop_on_failure (the default) each node
+also gets an OnProcessExit handler that shuts the launch down when the node fails on its own.
 """
 
 import os
+import shutil
 import tempfile
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.event_handlers import OnProcessExit, OnProcessIO, OnShutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from .graph import (EMBODIMENTS, graph_nodes, GraphOptions, normalize_namespace, parse_bool,
-                    write_overrides)
+from .graph import (EMBODIMENTS, ExitReason, failed_by_itself, graph_nodes, GraphOptions,
+                    normalize_namespace, parse_bool, write_overrides)
 
 PACKAGE = 'pi0fast_ros'
 
@@ -42,6 +45,8 @@ ARGUMENTS = (
      'config file.'),
     ('device', '', 'Torch device for the policy (cpu, cuda, cuda:N, mps); "" = as in the config '
      'file.'),
+    ('lerobot_version', '', 'LeRobot semantics of the checkpoint: auto, 0.4 or 0.5 (needed for '
+     '0.5.0 checkpoints); "" = as in the config file (auto).'),
     ('fake_hardware', 'false', 'Start fake_robot (simulated arm + rendered cameras) instead '
      'of expecting a robot driver.'),
     ('record', 'false', 'Start rollout_recorder: one MCAP bag per rollout.'),
@@ -49,8 +54,14 @@ ARGUMENTS = (
      'file.'),
     ('instruction', '', 'Task instruction to start with; "" = as in the config file (or wait '
      'for one on policy_node/instruction).'),
+    ('teleop_topic', '', 'Record a teleoperated demonstration: the JointState topic of the '
+     'leader arm is recorded too and no policy or executor starts (fake_hardware plays a '
+     'scripted leader there); "" = run the policy.'),
     ('namespace', '', 'Namespace for the whole graph (all topic names are relative).'),
     ('log_level', 'info', 'Log level of every node (debug, info, warn, error).'),
+    ('stop_on_failure', 'true', 'Shut the whole launch down, with its reason, when a node exits '
+     'with an error of its own (it could not start: bad parameter, missing checkpoint; or it '
+     'crashed). false: leave the other nodes running.'),
     ('role', 'all', 'Which side of the graph this host starts: all, robot (fake_robot, '
      'rollout_recorder, executor_node) or gpu (policy_node); see the README.'),
 )
@@ -77,25 +88,54 @@ def options_from_context(context):
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     return GraphOptions(
         config_file=value['config_file'], checkpoint=value['checkpoint'],
-        device=value['device'], instruction=value['instruction'],
+        device=value['device'], lerobot_version=value['lerobot_version'],
+        instruction=value['instruction'],
         fake_hardware=parse_bool(value['fake_hardware']), record=parse_bool(value['record']),
-        record_dir=value['record_dir'], namespace=value['namespace'],
-        log_level=value['log_level'], role=value['role'])
+        record_dir=value['record_dir'], teleop_topic=value['teleop_topic'],
+        namespace=value['namespace'], log_level=value['log_level'],
+        stop_on_failure=parse_bool(value['stop_on_failure']), role=value['role'])
 
 
 def _nodes(context, *args, **kwargs):
     options = options_from_context(context)
     namespace = normalize_namespace(options.namespace)
     # Per-run overrides go in a params file after the config file (see graph.overrides_yaml
-    # for why not a dict, which launch_ros would key '/**' without a namespace).
+    # for why not a dict, which launch_ros would key '/**' without a namespace); the folder
+    # goes when the launch shuts down.
     params_dir = tempfile.mkdtemp(prefix='pi0fast_launch_')
-    nodes = []
+    actions = [RegisterEventHandler(OnShutdown(
+        on_shutdown=lambda event, context: shutil.rmtree(params_dir, ignore_errors=True)))]
     for spec in graph_nodes(options):
         overrides = write_overrides(spec, params_dir)
-        nodes.append(Node(
+        node = Node(
             package=PACKAGE, executable=spec.executable, name=spec.name,
             namespace=namespace or None, output='screen', emulate_tty=True,
             parameters=[options.config_file] + ([overrides] if overrides else []),
-            arguments=['--ros-args', '--log-level', options.log_level],
-            additional_env={'PYTHONUNBUFFERED': '1'}))
-    return nodes
+            ros_arguments=['--log-level', options.log_level],
+            additional_env={'PYTHONUNBUFFERED': '1'})
+        actions.append(node)
+        if options.stop_on_failure:
+            actions += stop_on_failure(node, ExitReason(spec.name))
+    return actions
+
+
+def stop_on_failure(node, reason):
+    """
+    Return the event handlers that shut the launch down when node fails on its own.
+
+    A node that exits with an error status of its own (graph.failed_by_itself: it could not
+    start, or crashed) leaves the graph half up, e.g. an executor holding for a policy that
+    never came; the launch shuts down with the node's last FATAL line as the reason. A node
+    stopped by a signal (Ctrl-C, the launch's own shutdown, a kill) does not count.
+    """
+    def on_exit(event, context):
+        if failed_by_itself(event.returncode):
+            return [Shutdown(reason=reason.reason(event.returncode))]
+        return None
+
+    def on_output(event):
+        reason.feed(event.text)
+
+    return [RegisterEventHandler(OnProcessIO(target_action=node, on_stdout=on_output,
+                                             on_stderr=on_output)),
+            RegisterEventHandler(OnProcessExit(target_action=node, on_exit=on_exit))]

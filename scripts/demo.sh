@@ -65,13 +65,31 @@ fi
 say "running the so100 graph with fake hardware for ${SECONDS_TO_RUN} s"
 say "checkpoint $CHECKPOINT, instruction '$INSTRUCTION' (node logs: $RUN/logs)"
 status=0
+set +e
 python -m pi0fast_ros.tools.bringup --config config/so100.yaml --fake-hardware \
   --checkpoint "$CHECKPOINT" --instruction "$INSTRUCTION" --record "$RUN" \
   --duration "$SECONDS_TO_RUN" --exit-on-node-failure --log-dir "$RUN/logs" --quiet \
-  || status=$?
+  2>&1 | tee "$RUN/logs/bringup.log"
+status=${PIPESTATUS[0]}
+set -e
+
+# Why each node that exited badly did so: the last error lines of its log, on the terminal.
+failure_reasons() {
+  local node code log lines
+  while read -r node code; do
+    log="$RUN/logs/$node.log"
+    say "$node exited with code $code; the end of its log ($log):"
+    lines="$(grep -iE 'error|fatal|traceback|exception|refus' "$log" 2>/dev/null | tail -n 6)"
+    [ -n "$lines" ] || lines="$(tail -n 6 "$log" 2>/dev/null)"
+    printf '%s\n' "${lines:-(no log)}" | sed 's/^/[demo]   /'
+  done < <(sed -n 's/^\[bringup\] \([A-Za-z0-9_]*\) exited with code \(-\{0,1\}[0-9]*\)$/\1 \2/p' \
+             "$RUN/logs/bringup.log" | awk '$2 != 0 && $2 != -2 && $2 != 130')
+}
 if [ "$status" -ne 0 ]; then
-  say "ERROR: the graph did not run cleanly (exit status $status); see $RUN/logs/*.log" >&2
-  exit "$status"
+  say "ERROR: the graph did not run cleanly (exit status $status)" >&2
+  failure_reasons >&2
+  # A recorder that died leaves its bag unfinished: rebuild it so that it can be plotted.
+  python -m pi0fast_ros.tools.recover_bag "$RUN" | sed 's/^/[demo] /' || true
 fi
 
 shopt -s nullglob
@@ -82,10 +100,13 @@ if [ "${#bags[@]}" -eq 0 ]; then
 fi
 for bag in "${bags[@]}"; do
   bag="${bag%/}"
-  python -m pi0fast_ros.tools.plot_rollout "$bag" -o "$bag.png" >/dev/null
+  if python -m pi0fast_ros.tools.plot_rollout "$bag" -o "$bag.png" >/dev/null; then
+    say "plot: $bag.png"
+  fi
+  # Commands from the middle of the rollout (the arm moving), and the last one.
   say "provenance of a few recorded commands:"
-  python -m pi0fast_ros.tools.provenance "$bag" --sample 2 --index -1 | tail -n 8 \
+  python -m pi0fast_ros.tools.provenance "$bag" --moving 3 --index -1 \
     | sed 's/^/[demo]   /' || true
   say "bag:  $bag"
-  say "plot: $bag.png"
 done
+exit "$status"

@@ -29,8 +29,9 @@ source "$_pi0_venv/bin/activate"
 export AMENT_PREFIX_PATH="$_pi0_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 # shellcheck disable=SC1091
 source "$_pi0_repo/install/setup.bash"
-# The console scripts (pi0fast-bringup, pi0fast-plot-rollout, ...) are installed where `ros2 run`
-# looks (lib/pi0fast_ros, see setup.cfg), which is not on PATH: put them there.
+# The tools (pi0fast-bringup, pi0fast-ctl, ...) are also in install/pi0fast_ros/bin, which
+# setup.bash put on PATH; the nodes (policy_node, ...) are only where `ros2 run` looks
+# (lib/pi0fast_ros, see setup.cfg): put them on PATH too (there is no `ros2 run` here).
 export PATH="$_pi0_repo/install/pi0fast_ros/lib/pi0fast_ros:$PATH"
 [ -n "$_pi0_nounset" ] && set -u
 # Keep DDS traffic on this machine unless the caller chose otherwise.

@@ -18,6 +18,8 @@
 # GPU), the model/tokenizer/bag libraries and the test tools; then `colcon build`s the package.
 #
 # Idempotent: a second run with unchanged requirements only rebuilds the package (seconds).
+# Prints a line when each stage starts and when it ends, with its time; a long stage says every
+# HEARTBEAT_S seconds that it is still running.
 #
 # Environment:
 #   PI0FAST_VENV   where the virtual environment lives (default: <repo>/.venv)
@@ -29,8 +31,34 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${PI0FAST_VENV:-$REPO/.venv}"
 TORCH_VERSION=2.13.0
 
+HEARTBEAT_S="${PI0FAST_SETUP_HEARTBEAT_S:-30}"
+
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# stage NAME CMD...: run CMD with a start line, a heartbeat while it runs and an end line with
+# its time; returns CMD's status (the caller decides whether that is fatal).
+BEAT=
+trap '[ -z "$BEAT" ] || kill "$BEAT" 2>/dev/null || true' EXIT   # also when a stage dies
+stage() {
+  local name="$1" t0 rc=0
+  shift
+  t0="$(now)"
+  say "$name ..."
+  # one-second sleeps: a killed heartbeat leaves no long sleep holding our stdout open
+  ( n=0; while sleep 1; do n=$((n + 1)); [ $((n % HEARTBEAT_S)) -ne 0 ] \
+      || say "  ... $name: still running ($(since "$t0") s)"; done ) &
+  BEAT=$!
+  "$@" || rc=$?
+  kill "$BEAT" 2>/dev/null || true
+  wait "$BEAT" 2>/dev/null || true
+  BEAT=
+  if [ "$rc" -eq 0 ]; then say "$name: done in $(since "$t0") s"
+  else say "$name: FAILED after $(since "$t0") s"; fi
+  return "$rc"
+}
 
 pick_python() {
   if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
@@ -57,7 +85,6 @@ install_torch() {
     say "torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') already installed"
     return
   fi
-  say "installing $spec"
   case "$spec" in
     *+cpu*)
       # A CPU wheel in the machine's local wheel folder (pip's find-links) is used when there is
@@ -93,15 +120,30 @@ install_faketime() {
   fi
 }
 
+install_requirements() {
+  pip_ install -q -c "$REPO/requirements/constraints.txt" \
+    -r "$REPO/requirements/ros-pip.txt" -r "$REPO/requirements/dev.txt"
+}
+
+check_imports() {
+  "$VENV/bin/python" - <<'PY'
+import rclpy, sensor_msgs.msg, trajectory_msgs.msg, diagnostic_msgs.msg, std_srvs.srv  # noqa
+import torch, tokenizers, safetensors, scipy, cv2, rosbags, yaml  # noqa
+print(f'[setup] torch {torch.__version__} (cuda available: {torch.cuda.is_available()})')
+PY
+}
+
 main() {
-  local py stamp_file want have spec
+  local py stamp_file want have spec t_start
+  t_start="$(now)"
   py="$(pick_python)"
   "$py" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 12) else 1)' \
     || die "$py is Python $("$py" -c 'import sys; print(sys.version.split()[0])'); need 3.10-3.12"
+  say "python: $py ($("$py" -c 'import sys; print(sys.version.split()[0])')), environment: $VENV"
 
   if [ ! -x "$VENV/bin/python" ]; then
-    say "creating virtual environment $VENV"
-    "$py" -m venv "$VENV" || die "could not create a venv with $py (is python3-venv installed?)"
+    stage "creating the virtual environment" "$py" -m venv "$VENV" \
+      || die "could not create a venv with $py (is python3-venv installed?)"
   fi
   # colcon must not crawl the venv when it looks for packages
   touch "$VENV/COLCON_IGNORE"
@@ -113,23 +155,18 @@ main() {
   if [ "$want" = "$have" ]; then
     say "environment up to date ($VENV)"
   else
-    install_torch "$spec"
-    say "installing ROS 2 Jazzy wheels, libraries and test tools (a few minutes on a cold cache)"
-    pip_ install -q -c "$REPO/requirements/constraints.txt" \
-      -r "$REPO/requirements/ros-pip.txt" -r "$REPO/requirements/dev.txt" \
-      || die "pip could not install the requirements (see the pip output above)"
-    "$VENV/bin/python" - <<'PY' || die "the environment was installed but does not import"
-import rclpy, sensor_msgs.msg, trajectory_msgs.msg, diagnostic_msgs.msg, std_srvs.srv  # noqa
-import torch, tokenizers, safetensors, scipy, cv2, rosbags, yaml  # noqa
-print(f'[setup] torch {torch.__version__} (cuda available: {torch.cuda.is_available()})')
-PY
+    stage "torch ($spec)" install_torch "$spec"
+    stage "ROS 2 Jazzy wheels, libraries and test tools (minutes on a cold cache)" \
+      install_requirements || die "pip could not install the requirements (see the pip output above)"
+    stage "checking that the environment imports" check_imports \
+      || die "the environment was installed but does not import"
     echo "$want" > "$stamp_file"
   fi
 
   install_faketime
-  say "colcon build"
-  PI0FAST_VENV="$VENV" bash "$REPO/scripts/build.sh"
-  say "ready. Use it with:  source scripts/env.sh"
+  stage "colcon build" env PI0FAST_VENV="$VENV" bash "$REPO/scripts/build.sh" \
+    || die "colcon build failed (see above)"
+  say "ready in $(since "$t_start") s. Use it with:  source scripts/env.sh"
 }
 
 main "$@"

@@ -63,8 +63,9 @@ class NodeProcess:
     """One node (python -m <module>) in its own process, with its output in a log file."""
 
     def __init__(self, module, *, log_dir, name=None, params_file=None, params=None,
-                 namespace=None, remaps=None, env=None, args=()):
-        cmd = [sys.executable, '-u', '-m', module, *args, '--ros-args']
+                 namespace=None, remaps=None, env=None, args=(), wrapper=()):
+        # wrapper: a command prefix that execs the rest (e.g. unshare; the pid stays the node's)
+        cmd = [*wrapper, sys.executable, '-u', '-m', module, *args, '--ros-args']
         if name:
             cmd += ['-r', f'__node:={name}']
         if namespace:
@@ -216,6 +217,31 @@ class Probe:
         response = self.call(GetParameters, f'{node_name}/get_parameters', request, timeout,
                              retries=2)
         return [parameter_value_to_python(v) for v in response.values]
+
+    def dump_parameters(self, node_name, timeout=10.0):
+        """
+        Return what `ros2 param dump <node_name>` prints, as a dict (and its YAML text).
+
+        Done the way ros2cli's dump verb does it (ros2param/verb/dump.py, Jazzy): list_parameters
+        for the names, sorted; one get_parameters call for all of them; each value through
+        rclpy's parameter_value_to_python; dotted names nested; `yaml.dump(...,
+        default_flow_style=False)` under `{<node_name>: {'ros__parameters': ...}}`. As there,
+        a get_parameters answer with fewer values than names leaves the missing ones out.
+        """
+        import yaml
+        from rcl_interfaces.srv import ListParameters
+        names = sorted(self.call(ListParameters, f'{node_name}/list_parameters',
+                                 ListParameters.Request(), timeout, retries=2).result.names)
+        values = self.get_parameters(node_name, names, timeout)
+        params = {}
+        for name, value in zip(names, values):
+            *parents, leaf = name.split('.')
+            branch = params
+            for part in parents:
+                branch = branch.setdefault(part, {})
+            branch[leaf] = value
+        dump = {node_name: {'ros__parameters': params}}
+        return dump, yaml.dump(dump, default_flow_style=False)
 
     def now(self):
         return self.node.get_clock().now()

@@ -153,7 +153,7 @@ def test_refuses_missing_files_and_directories(tmp_path):
     with pytest.raises(CheckpointError, match='missing model.safetensors'):
         load_checkpoint(tmp_path)
     (tmp_path / 'config.json').unlink()
-    with pytest.raises(CheckpointError, match='missing config.json'):
+    with pytest.raises(CheckpointError, match='config.json is missing in'):
         load_checkpoint(tmp_path)
 
 
@@ -233,10 +233,20 @@ def test_refuses_non_finite_and_non_float_weights(tmp_path):
         load_checkpoint(tmp_path)
 
 
-def test_refuses_differing_tied_tables(tmp_path):
-    make_checkpoint(tmp_path)
+def test_differing_tables_are_an_untied_head_of_lerobot_0_5(tmp_path):
+    weights = make_checkpoint(tmp_path)
     _rewrite_weights(tmp_path, lambda t: t.__setitem__(FULL_EMBED, t[FULL_LM_HEAD] + 1))
-    with pytest.raises(CheckpointError, match='both present but differ'):
+    ckpt = load_checkpoint(tmp_path)
+    assert ckpt.semantics.version == '0.5' and 'untied' in ckpt.semantics.reason
+    assert ckpt.model.untied_head
+    assert torch.equal(ckpt.model.output_table, weights[FULL_LM_HEAD])
+    assert torch.equal(ckpt.model.gemma.embed_tokens.weight, weights[FULL_LM_HEAD] + 1)
+    exported = lerobot_state_dict(ckpt.model)
+    assert torch.equal(exported[FULL_EMBED], weights[FULL_LM_HEAD] + 1)
+    with pytest.raises(CheckpointError, match='lerobot_version 0.4 was asked for.*untied'):
+        load_checkpoint(tmp_path, lerobot_version='0.4')
+    _rewrite_weights(tmp_path, lambda t: t.__setitem__(FULL_EMBED, t[FULL_LM_HEAD][:-1] + 1))
+    with pytest.raises(CheckpointError, match='shape mismatches .*embed_tokens'):
         load_checkpoint(tmp_path)
 
 
@@ -267,7 +277,7 @@ def test_head_counts_need_metadata_or_hints(tmp_path):
     make_checkpoint(tmp_path)
     file = tmp_path / 'model.safetensors'
     save_file(load_file(str(file)), str(file))  # as LeRobot writes it: no arch metadata
-    with pytest.raises(CheckpointError, match='SigLIP head count'):
+    with pytest.raises(CheckpointError, match='head layout cannot be determined'):
         load_checkpoint(tmp_path)
     ckpt = load_checkpoint(tmp_path, arch_hints={'vision_heads': SMALL.vision_heads,
                                                  'head_dim': SMALL.head_dim})

@@ -29,6 +29,15 @@ SO100 = str(REPO / 'config' / 'so100.yaml')
 ARGS = [DEMO, '--config', SO100, '--runs', '2', '--tokens', '8', '--threads', '1']
 
 
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    # doctor.main(--threads 1) sets torch's thread count for the process: put it back, or the
+    # tests after these run single-threaded (and bilinear resizes round differently).
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_json_report_on_the_demo_checkpoint(capsys, monkeypatch):
     monkeypatch.setenv('ROS_DOMAIN_ID', '188')
     assert doctor.main(ARGS + ['--json']) == 0

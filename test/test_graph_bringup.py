@@ -95,25 +95,47 @@ def test_aloha_graph_with_fake_hardware(probe, tmp_path):
     run_graph(probe, tmp_path, CONFIG_DIR / 'aloha.yaml')
 
 
-def test_bringup_refuses_a_missing_config(tmp_path):
+@pytest.mark.parametrize('name', ['nosuch', 'missing.yaml'])
+def test_bringup_refuses_a_missing_config_and_lists_the_valid_names(tmp_path, name):
+    value = name if name == 'nosuch' else str(tmp_path / name)
     proc = subprocess.run([sys.executable, '-m', 'pi0fast_ros.tools.bringup', '--config',
-                           str(tmp_path / 'nope.yaml')], capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 2 and 'does not exist' in proc.stderr
+                           value], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f'--config {value!r}: not a file and not an embodiment name' in proc.stderr
+    assert 'valid names: so100, aloha' in proc.stderr
 
 
 @pytest.mark.ros
-def test_bringup_duration_and_failed_node_stop_the_graph(tmp_path):
-    # --exit-on-node-failure: the policy node cannot start without a checkpoint, so the graph
-    # stops at once with status 1; the remaining nodes get SIGINT and exit cleanly.
+def test_a_node_that_cannot_start_stops_the_graph_with_its_reason(tmp_path):
+    # The policy node cannot start without a checkpoint: the graph stops at once (not at the
+    # end of --duration), bringup says why on its own line and exits 1; the other nodes get
+    # SIGINT and exit cleanly.
     bringup = Bringup(['--config', CONFIG, '--fake-hardware', '--duration', 120,
-                       '--exit-on-node-failure', '--namespace', f'/fail_{os.getpid()}'],
-                      tmp_path / 'bringup.log')
+                       '--namespace', f'/fail_{os.getpid()}', '--log-dir', tmp_path / 'logs',
+                       '--quiet'], tmp_path / 'bringup.log')
     try:
         assert wait_for(lambda: bringup.proc.poll() is not None, 90), bringup.output()
     finally:
         code = bringup.stop()
     out = bringup.output()
-    assert code == 1 and 'stopping (policy_node failed)' in out, out
-    assert 'checkpoint_path is required' in out
+    assert code == 1, out
+    assert ('[bringup] stopping (policy_node exited with status 1: checkpoint_path is '
+            'required') in out, out
+    assert 'checkpoint:=DIR' in out, out
     assert "'fake_robot': 0" in out and "'executor_node': 0" in out, out
+
+
+@pytest.mark.ros
+def test_keep_going_leaves_the_graph_up_when_a_node_cannot_start(tmp_path):
+    bringup = Bringup(['--config', CONFIG, '--fake-hardware', '--keep-going',
+                       '--namespace', f'/keep_{os.getpid()}'], tmp_path / 'bringup.log')
+    try:
+        assert wait_for(lambda: 'policy_node exited with code 1' in bringup.output(), 90), \
+            bringup.output()
+        assert bringup.proc.poll() is None, bringup.output()
+    finally:
+        code = bringup.stop()
+    out = bringup.output()
+    assert 'stopping (stop requested (signal))' in out, out
+    assert "'policy_node': 1" in out and "'fake_robot': 0" in out, out
+    assert code == 1, 'the failed node is still reported in the exit status'

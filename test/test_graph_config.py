@@ -48,11 +48,13 @@ def test_graph_nodes_follow_the_options(tmp_path):
     assert [s.name for s in plain] == ['executor_node', 'policy_node']
     full = graph.graph_nodes(graph.GraphOptions(
         config, checkpoint=str(tmp_path), device='cuda:1', instruction="it's done",
-        fake_hardware=True, record=True, record_dir=str(tmp_path / 'out')))
+        lerobot_version='0.5', fake_hardware=True, record=True,
+        record_dir=str(tmp_path / 'out')))
     by_name = {s.name: s for s in full}
     assert list(by_name) == ['fake_robot', 'rollout_recorder', 'executor_node', 'policy_node']
     assert by_name['policy_node'].overrides == {
-        'checkpoint_path': str(tmp_path), 'device': 'cuda:1', 'instruction': "it's done"}
+        'checkpoint_path': str(tmp_path), 'device': 'cuda:1', 'instruction': "it's done",
+        'lerobot_version': '0.5'}
     recorder = by_name['rollout_recorder'].overrides
     assert recorder['output_dir'] == str(tmp_path / 'out') and recorder['autostart'] is True
     assert recorder['checkpoint'] == str(tmp_path)

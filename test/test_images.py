@@ -15,7 +15,8 @@
 """Camera preprocessing against a plain numpy re-computation of LeRobot's rules."""
 
 import numpy as np
-from pi0fast_ros.core.images import ImageError, prepare_images, to_model_image
+from pi0fast_ros.core.images import (ImageError, prepare_images, set_conversion_thread_setup,
+                                     to_model_image)
 import pytest
 import torch
 
@@ -156,3 +157,21 @@ def test_no_camera_is_an_error():
 def test_bad_images_are_refused(bad, match):
     with pytest.raises(ImageError, match=match):
         prepare_images({SLOTS[0]: bad}, SLOTS)
+
+
+def test_conversion_threads_use_the_callers_thread_count():
+    # The pool's threads are started once; with another intra-op thread count than the caller
+    # the bilinear resize rounds differently (~4e-7), and the images would depend on history.
+    threads = torch.get_num_threads()
+    rng = np.random.default_rng(8)
+    frames = {s: _frame(rng, 96, 128) for s in SLOTS}
+    try:
+        set_conversion_thread_setup(None)        # a fresh pool, started below with 1 thread
+        torch.set_num_threads(1)
+        prepare_images(frames, SLOTS)
+        torch.set_num_threads(2)
+        images, _ = prepare_images(frames, SLOTS)
+        for k, slot in enumerate(SLOTS):
+            assert torch.equal(images[k], to_model_image(frames[slot]))
+    finally:
+        torch.set_num_threads(threads)

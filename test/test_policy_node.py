@@ -21,6 +21,7 @@ checked exactly. One node process serves the tests of this module in order (star
 seconds); each test leaves the inputs good again for the next one.
 """
 
+import hashlib
 import json
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -122,7 +123,7 @@ def test_chunks_have_the_stamp_names_shape_and_timing_of_the_contract(rig, check
         np.testing.assert_allclose(positions, scripted, rtol=1e-5, atol=1e-5)
 
 
-def test_chunk_info_names_every_input_used(rig):
+def test_chunk_info_names_every_input_used(rig, checkpoint):
     rig.wait_chunk_after(0)
     stamp = rig.chunk_stamps()[0]
     assert wait_for(lambda: stamp in rig.infos_by_stamp(), TIMEOUT)
@@ -133,7 +134,11 @@ def test_chunk_info_names_every_input_used(rig):
         assert int(info[f'stamp_ns.observation.images.{slot}']) in rig.feeder.frame_stamps(topic)
     assert info['masked.observation.images.side'] == 'true'
     assert int(info['tokens']) > 0 and int(info['horizon']) == HORIZON
+    assert int(info['decode_steps']) == int(info['tokens'])   # stopped at '|'
     assert float(info['overhead_ms']) >= 0.0
+    # the weights that computed the chunk, hashed here independently (hashlib, whole file)
+    weights = b''.join(p.read_bytes() for p in sorted(checkpoint.glob('*.safetensors')))
+    assert info['weights_sha256'] == hashlib.sha256(weights).hexdigest()
     assert info['engine_path'].startswith('compact: verified against exact at warm-up (')
 
 

@@ -14,7 +14,9 @@
 
 """The policy node's parameters: camera mapping, slot resolution, start-up errors."""
 
-from harness import CONFIG_DIR
+import os
+
+from harness import CONFIG_DIR, wait_for
 from pi0fast_ros.nodes.common import StartupError
 from pi0fast_ros.nodes.policy_config import CameraInput, parse_cameras, resolve_slots
 import pytest
@@ -118,3 +120,33 @@ def test_unknown_engine_mode_is_a_startup_error(spawn, tmp_path):
     out = _startup_failure(spawn, {'checkpoint_path': str(tmp_path), 'engine_mode': 'fastest',
                                    'action_joint_names': ['a']})
     assert "engine_mode 'fastest': use one of" in out
+
+
+@pytest.mark.ros
+def test_unknown_lerobot_version_is_a_startup_error(spawn, tmp_path):
+    out = _startup_failure(spawn, {'checkpoint_path': str(tmp_path), 'lerobot_version': '0.6',
+                                   'action_joint_names': ['a']})
+    assert "lerobot_version '0.6': use one of ['auto', '0.4', '0.5']" in out
+
+
+@pytest.mark.ros
+def test_fatal_startup_error_reaches_rosout_under_the_node_name(probe, spawn):
+    # The reason a node cannot start is logged with the node's own logger (not a package
+    # logger), before the node is destroyed: /rosout carries it, named after the node.
+    from rcl_interfaces.msg import Log
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    logs = probe.collect(Log, '/rosout', qos)
+    namespace = f'/rosout_{os.getpid()}'
+    proc = spawn('pi0fast_ros.nodes.policy_node', namespace=namespace,
+                 params={'action_joint_names': ['a']})
+    assert proc.proc.wait(timeout=60) == 1, proc.output()
+    assert f'[{namespace[1:]}.policy_node]: checkpoint_path is required' in proc.output()
+
+    def fatal():
+        return [m for _, m in list(logs) if m.level == Log.FATAL
+                and m.name == f'{namespace[1:]}.policy_node']
+    assert wait_for(fatal, 10), [(m.name, m.msg) for _, m in logs]
+    assert 'checkpoint_path is required' in fatal()[0].msg
+    assert 'checkpoint:=DIR' in fatal()[0].msg

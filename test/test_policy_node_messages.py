@@ -49,7 +49,7 @@ def test_chunk_info_names_the_inputs_and_the_timings():
                       stamps_ns={'joint_states': 11, 'observation.images.front': 9},
                       instruction='pick', generation=1, convert_ms=1.5)
     result = types.SimpleNamespace(status='ok', error=None, actions=np.zeros((4, 3)),
-                                   tokens=np.arange(7))
+                                   tokens=np.arange(7), decode_steps=7)
     record = types.SimpleNamespace(observation=obs, result=result, convert_ms=1.5,
                                    inputs_during_inference=4)
     values = chunk_info_values(record, ['observation.images.side'],
@@ -61,5 +61,6 @@ def test_chunk_info_names_the_inputs_and_the_timings():
     assert values['stamp_ns.observation.images.front'] == 9
     assert values['masked.observation.images.side'] == 'true'
     assert (values['tokens'], values['horizon'], values['action_dim']) == (7, 4, 3)
+    assert values['decode_steps'] == 7 and 'steps_ms' not in values
     assert values['overhead_ms'] == '3.75'          # convert + preprocess + publish
     assert values['inference_ms'] == '9.50' and values['inputs_during_inference'] == 4

@@ -21,14 +21,13 @@ yaml.hpp, convert<BagMetadata>::decode and convert<TopicMetadata>::decode for ve
 """
 
 import json
-import queue
 import shutil
 import subprocess
 
 import numpy as np
 from pi0fast_ros.recording.bag_writer import make_qos, RolloutBagWriter, TYPESTORE
 from pi0fast_ros.recording.metadata import new_rollout_dir, rollout_metadata
-from pi0fast_ros.recording.sink import RolloutSink
+from pi0fast_ros.recording.sink import BagError, DROP_QUEUE_FULL, RolloutSink
 import pytest
 from rosbags.highlevel import AnyReader
 import yaml
@@ -153,21 +152,39 @@ def test_sink_rolls_over_between_bags_without_mixing_messages(tmp_path):
     assert sink.stop() is None and not sink.recording
 
 
-class _FullQueue(queue.Queue):
-    def put_nowait(self, item):
-        raise queue.Full
-
-
-def test_sink_refuses_a_second_start_and_counts_drops_when_full(tmp_path):
+def test_sink_refuses_a_second_start(tmp_path):
     sink = RolloutSink()
     sink.start(tmp_path / 'a', {}, 1)
     with pytest.raises(RuntimeError, match='already recording'):
         sink.start(tmp_path / 'b', {}, 2)
-    real_queue, sink._queue = sink._queue, _FullQueue()   # the writer thread is far behind
-    assert not any(sink.put('/t', 'std_msgs/msg/String', [], i, b'') for i in range(7))
-    assert sink.dropped == 7
-    sink._queue = real_queue
     sink.shutdown()
+
+
+def test_sink_bounds_its_queue_in_bytes_and_counts_what_it_drops(tmp_path):
+    # A bound in items let 20000 camera frames (~18 GB at 640x480 rgb8) wait in memory.
+    sink = RolloutSink(max_queue_bytes=1 << 20)
+    sink.start(tmp_path / 'a', {}, 1)
+    big, small = b'\0' * (2 << 20), joint_state_cdr(1, ['a'], [1.0])
+    assert not sink.put('/img', 'sensor_msgs/msg/Image', [], 2, big)
+    assert sink.put('/js', 'sensor_msgs/msg/JointState', [], 3, small)
+    assert sink.drops[DROP_QUEUE_FULL] == 1 and sink.dropped == 1
+    closed = sink.shutdown()
+    assert closed.counts.get('/js') == 1 and '/img' not in closed.counts and not closed.error
+    assert sink.queued_bytes() == 0
+
+
+def test_sink_reports_a_bag_it_cannot_create_and_keeps_working(tmp_path):
+    (tmp_path / 'a_file').write_text('not a directory')
+    sink = RolloutSink()
+    with pytest.raises(BagError, match='ENOTDIR') as err:
+        sink.start(tmp_path / 'a_file' / 'rollouts' / 'bag', {}, 1)
+    assert 'a_file' in str(err.value) and not sink.recording
+    assert not sink.put('/t', 'std_msgs/msg/String', [], 2, b'')
+    assert sink.stop() is None
+    sink.start(tmp_path / 'ok' / 'bag', {'pi0fast.instruction': 'x'}, 3)   # thread still up
+    closed = sink.shutdown()
+    assert closed.path == tmp_path / 'ok' / 'bag' and not closed.error
+    assert (closed.path / 'metadata.yaml').is_file()
 
 
 def test_metadata_identifies_checkpoint_config_and_version(tmp_path):

@@ -14,14 +14,19 @@
 
 """rollout_recorder as a process: services, instruction rollover, what lands in the bags."""
 
+import hashlib
 import json
 import pathlib
+import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 from harness import CONFIG_DIR, wait_for
+import numpy as np
 from pi0fast_ros.recording.bag_writer import TYPESTORE
 import pytest
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.highlevel import AnyReader
+from safetensors.numpy import save_file
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -79,6 +84,17 @@ def publish_until(probe, pub, make_msg, done, timeout=20.0):
         stop()
 
 
+def recording(node, publisher):
+    """
+    Tell whether the recorder subscribed to publisher's topic and DDS matched the two.
+
+    The 'recording <topic>' line alone is not enough: a documented topic is subscribed at
+    start-up, before discovery has matched it with a publisher.
+    """
+    return f'recording {publisher.topic_name}' in node.output() and \
+        publisher.get_subscription_count() > 0
+
+
 def start_recorder(spawn, tmp_path, **params):
     params = {'output_dir': str(tmp_path / 'rollouts'), 'checkpoint': str(tmp_path),
               'config_file': str(CONFIG_DIR / 'so100.yaml'),
@@ -89,6 +105,7 @@ def start_recorder(spawn, tmp_path, **params):
 
 def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_path):
     prepare_clients(probe)
+    save_file({'w': np.arange(1000, dtype=np.float32)}, str(tmp_path / 'model.safetensors'))
     node = start_recorder(spawn, tmp_path)
     js_pub = probe.publisher(JointState, 'joint_states')
     chunk_pub = probe.publisher(JointTrajectory, 'action_chunk')
@@ -102,13 +119,13 @@ def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_pa
 
     # Wait until the recorder has subscribed, then record a rollout by service.
     assert publish_until(probe, js_pub, joint_state,
-                         lambda: 'recording /joint_states' in node.output()), node.output()
+                         lambda: recording(node, js_pub)), node.output()
     chunk = JointTrajectory(joint_names=['a', 'b'])
     chunk.points = [JointTrajectoryPoint(positions=[1.0, 2.0]),
                     JointTrajectoryPoint(positions=[3.0, 4.0])]
     chunk.points[1].time_from_start.nanosec = 33_333_333
     chunk_pub.publish(chunk)
-    assert wait_for(lambda: 'recording /action_chunk' in node.output(), 20), node.output()
+    assert wait_for(lambda: recording(node, chunk_pub), 20), node.output()
     start = trigger(probe, 'rollout_recorder/start', 'already recording to ')
     assert start.success, start.message
     first_recorded = len(sent)
@@ -134,6 +151,9 @@ def test_services_record_joint_states_and_chunks_byte_exact(spawn, probe, tmp_pa
     meta = custom_data(bag)
     assert meta['pi0fast.checkpoint'] == str(tmp_path)
     assert 'action_joint_names' in meta['pi0fast.config']
+    weights = hashlib.sha256((tmp_path / 'model.safetensors').read_bytes()).hexdigest()
+    assert meta['pi0fast.checkpoint_weights_sha256'] == weights
+    assert 'weights sha256 ' + weights in node.output()     # logged once, with its time
     assert not probe.call(Trigger, 'rollout_recorder/stop', Trigger.Request(), timeout=8.0,
                           retries=3).success
 
@@ -179,7 +199,7 @@ def test_sigint_closes_the_open_bag(spawn, probe, tmp_path):
     node = start_recorder(spawn, tmp_path, autostart=True)
     js_pub = probe.publisher(JointState, 'joint_states')
     assert publish_until(probe, js_pub, lambda: JointState(name=['a'], position=[1.0]),
-                         lambda: 'recording /joint_states' in node.output()), node.output()
+                         lambda: recording(node, js_pub)), node.output()
     publish_until(probe, js_pub, lambda: JointState(name=['a'], position=[1.0]),
                   lambda: False, timeout=1.0)
     assert node.stop() == 0, node.output()
@@ -201,7 +221,7 @@ def test_a_killed_recorder_loses_at_most_its_last_flush_and_the_next_start_recov
         sent.append(msg)
         return msg
     assert publish_until(probe, js_pub, joint_state,
-                         lambda: 'recording /joint_states' in node.output()), node.output()
+                         lambda: recording(node, js_pub)), node.output()
     publish_until(probe, js_pub, joint_state, lambda: False, timeout=1.5)
     node.proc.kill()                       # SIGKILL: no shutdown path runs
     node.proc.wait()
@@ -220,3 +240,25 @@ def test_a_killed_recorder_loses_at_most_its_last_flush_and_the_next_start_recov
     assert 'complete chunks' in data['pi0fast.recovery']
     assert (bag / f'{bag.name}.mcap.unfinished').is_file()
     assert again.stop() == 0, again.output()
+
+
+def test_a_publisher_that_appears_later_is_recorded_from_its_first_message(
+        spawn, probe, tmp_path):
+    # Before: a topic was subscribed only at the discovery tick after its publisher appeared,
+    # so the policy's first chunk_info (published at once) was missing from every demo bag.
+    node = start_recorder(spawn, tmp_path, autostart=True, discovery_period_s=5.0,
+                          topics=['policy_node/chunk_info'])
+    assert node.wait_for_output('recording /policy_node/chunk_info', 30), node.output()
+    assert wait_for(lambda: probe.node.get_subscriptions_info_by_topic(
+        '/policy_node/chunk_info'), 20)
+    pub = probe.publisher(DiagnosticArray, 'policy_node/chunk_info')
+    first = DiagnosticArray()
+    first.header.stamp.sec = 42
+    time.sleep(0.3)            # as the policy node: publisher first, first message soon after
+    pub.publish(first)
+    time.sleep(1.0)            # the message reaches the bag's queue (stop closes after it)
+    assert trigger(probe, 'rollout_recorder/stop', 'not recording').success
+    (bag,) = (tmp_path / 'rollouts').iterdir()
+    stamps = [m.header.stamp.sec for topic, _, m in read_bag(bag)
+              if topic == '/policy_node/chunk_info']
+    assert stamps == [42], stamps

@@ -278,3 +278,12 @@ def test_recover_bag_cli_over_an_output_dir(tmp_path, capsys):
     (root / 'rollout_3' / 'rollout_3.mcap').write_bytes(b'\x89MCAP0\r\n\x01\x00')
     assert recover_cli.main([str(root)]) == 1
     assert 'rollout_3: not recovered' in capsys.readouterr().err
+
+
+def test_recover_bag_cli_fails_on_a_path_that_is_not_there(tmp_path, capsys):
+    # Before: '/nonexistent: no unfinished bag', exit 0.
+    assert recover_cli.main([str(tmp_path / 'nonexistent')]) == 2
+    assert 'no such file or directory' in capsys.readouterr().err
+    (tmp_path / 'file').write_text('x')
+    assert recover_cli.main([str(tmp_path / 'file')]) == 2
+    assert 'not a directory' in capsys.readouterr().err

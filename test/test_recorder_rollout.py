@@ -23,7 +23,8 @@ or broken on purpose. test_graph_bringup.py does the same on a bag the real grap
 import cv2
 import numpy as np
 from pi0fast_ros.recording.bag_writer import RolloutBagWriter, TYPESTORE
-from pi0fast_ros.recording.provenance import find_tick, sample_indices, trace_command
+from pi0fast_ros.recording.provenance import (find_tick, moving_indices, sample_indices,
+                                              trace_command)
 from pi0fast_ros.recording.rollout import load_rollout, parse_floats
 from pi0fast_ros.tools import plot_rollout, provenance
 import pytest
@@ -204,3 +205,28 @@ def test_provenance_cli_prints_the_chain_and_fails_on_a_broken_one(rollout_bag, 
     RolloutBuilder(tmp_path / 'broken', drop=['/r/action_chunk']).build()
     assert provenance.main([str(tmp_path / 'broken'), '--index', '3']) == 1
     assert 'PROBLEM: action_chunk' in capsys.readouterr().out
+
+
+def test_plot_rollout_points_an_unfinished_bag_to_recover_bag(tmp_path, capsys):
+    bag = RolloutBagWriter(tmp_path / 'open', {})
+    bag.add_topic('/r/joint_states', 'sensor_msgs/msg/JointState')
+    bag.abort()                            # as a recorder that crashed leaves it
+    assert plot_rollout.main([str(tmp_path / 'open')]) == 2
+    err = capsys.readouterr().err
+    assert 'unfinished bag' in err and f'pi0fast-recover-bag {tmp_path / "open"}' in err
+    assert provenance.main([str(tmp_path / 'open')]) == 2
+    assert 'pi0fast-recover-bag' in capsys.readouterr().err
+
+
+def test_provenance_traces_commands_from_the_middle_of_the_rollout(rollout_bag, capsys):
+    # Before: the demo traced only the last command, a hold after the end of the rollout.
+    bag, _ = rollout_bag
+    rollout = load_rollout(bag)
+    indices = moving_indices(rollout, 3)
+    states = [rollout.ticks.state[find_tick(rollout, i)] for i in indices]
+    assert len(indices) == 3 and set(states) <= {'tracking', 'blending'}, states
+    assert indices == sorted(set(indices))
+    assert indices[0] < len(rollout.commands) // 2 < indices[-1]
+    assert provenance.main([str(bag), '--moving', '3']) == 0
+    out = capsys.readouterr().out
+    assert '3/3 commands traced' in out and 'holding' not in out

@@ -17,14 +17,20 @@ LeRobot `pi0_fast` checkpoint directories: validated loading, saving, random wei
 
 Layout (facts §5; LeRobot processor/pipeline.py:340-395):
   config.json                      draccus dump, "type": "pi0_fast"
-  model.safetensors                model.paligemma_with_expert.paligemma.* (lm_head kept, the
-                                   tied embed_tokens dropped, as safetensors' save_model does)
+  model.safetensors                model.paligemma_with_expert.paligemma.* (0.4.4: lm_head kept,
+                                   the tied embed_tokens dropped, as safetensors' save_model
+                                   does; >= 0.5: both, untied)
   policy_preprocessor.json (+ per-step state safetensors, e.g. the normalizer stats)
   policy_postprocessor.json (+ the unnormalizer stats)
 
 Loading never returns a partly random model: a missing, unexpected, mis-shaped or non-finite
-weight is a CheckpointError naming it. Weights are read through safetensors' mmap (no pickle);
-tensors whose stored dtype already matches are used in place, without a copy.
+weight is a CheckpointError naming it, and so is a head layout that neither our metadata, the
+arch_hints nor config.json's paligemma_variant (matching the weights) determines. Weights are
+read through safetensors' mmap (no pickle); tensors whose stored dtype already matches are used
+in place, without a copy, except the output table, which is copied to a 64-byte aligned buffer
+when the file puts it elsewhere (a matmul over a misaligned table rounds differently from
+LeRobot's, which loads into fresh, aligned parameters). The LeRobot version semantics
+(lerobot_versions.py) and relative actions (relative_actions.py) are decided here too.
 """
 
 import dataclasses
@@ -37,11 +43,14 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 import torch
 
-from .lerobot_config import CheckpointError, KNOWN_FIELDS, parse_config
+from .device import check_device
+from .lerobot_config import CheckpointError, KNOWN_FIELDS, parse_config, split_unknown_fields
+from .lerobot_versions import check_processor_steps, choose_semantics, version_evidence
 from .model.config import (
     ARCH_METADATA_KEY, ArchConfig, ArchError, EMBED, expected_shapes, infer_arch, LEROBOT_PREFIX,
     LM_HEAD)
 from .model.paligemma import dtype_for, PaliGemma, to_module_name, to_weight_name
+from .relative_actions import read_relative_actions
 
 CONFIG_FILE = 'config.json'
 MODEL_FILE = 'model.safetensors'
@@ -50,6 +59,7 @@ POSTPROCESSOR_FILE = 'policy_postprocessor.json'
 _DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16}
 _FLOAT_DTYPES = ('F32', 'BF16', 'F16', 'F64')
 _LEGACY_MARKER = 'pi0_paligemma.'
+ALIGNMENT = 64  # bytes: what torch's CPU allocator (and so LeRobot's parameters) give
 
 __all__ = ['Checkpoint', 'CheckpointError', 'ProcessorFiles', 'build_model',
            'init_random_weights', 'lerobot_state_dict', 'load_checkpoint', 'read_config',
@@ -85,6 +95,8 @@ class Checkpoint:
     dtype: torch.dtype
     preprocessor: object  # ProcessorFiles or None when the json is absent
     postprocessor: object
+    semantics: object = None   # lerobot_versions.Semantics
+    relative: object = None    # relative_actions.RelativeActions, None for absolute actions
 
 
 def resolve_dtype(dtype, default='float32'):
@@ -101,16 +113,27 @@ def read_config(path):
     """Read and validate <path>/config.json -> lerobot_config.Pi0FastConfig."""
     file = pathlib.Path(path) / CONFIG_FILE
     if not file.is_file():
-        raise CheckpointError(f'missing {CONFIG_FILE} in {path}')
+        raise CheckpointError(_missing_config(pathlib.Path(path)))
     try:
         raw = json.loads(file.read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f'{file}: not readable JSON ({e})') from e
     config = parse_config(raw, str(file))
-    unknown = sorted(set(raw) - KNOWN_FIELDS)
+    unknown = split_unknown_fields(raw, str(file))
     if unknown:
-        _log.warning('%s: fields unknown to LeRobot 0.4.4 ignored: %s', file, unknown)
+        _log.info('%s: fields unknown to LeRobot 0.4.4 .. 0.6.1 ignored (they concern neither '
+                  'the actions nor the state): %s', file, unknown)
     return config
+
+
+def _missing_config(path):
+    """Say why a checkpoint has no config.json: no directory, or LeRobot's training layout."""
+    if not path.is_dir():
+        return f'checkpoint directory {path} does not exist (no {CONFIG_FILE} to read)'
+    if (path / 'pretrained_model' / CONFIG_FILE).is_file():
+        return (f"{CONFIG_FILE} is missing in {path}; LeRobot's training output keeps the "
+                f'checkpoint in {path / "pretrained_model"}: pass that directory')
+    return f'{CONFIG_FILE} is missing in {path} (a LeRobot pi0_fast checkpoint directory has it)'
 
 
 def read_processor(path, filename):
@@ -137,37 +160,47 @@ def read_processor(path, filename):
 
 
 def load_checkpoint(path, *, dtype=None, device='cpu', arch_hints=None, progress=None,
-                    check_finite=True):
+                    check_finite=True, lerobot_version='auto'):
     """
     Load a LeRobot pi0_fast checkpoint directory into a ready-to-run PaliGemma.
 
     dtype: 'float32' / 'bfloat16' (or torch dtype); None -> config.json's `dtype`. Under bf16
-    LeRobot's fp32-kept parameters stay fp32. arch_hints: head counts the weights cannot show
-    (see model.config.infer_arch) for checkpoints not written by save_checkpoint.
+    LeRobot's fp32-kept parameters (per version) stay fp32. arch_hints: head layout for
+    checkpoints not written by save_checkpoint whose sizes are not config.json's
+    paligemma_variant (see model.config.infer_arch). lerobot_version: 'auto', '0.4' or '0.5'
+    (lerobot_versions.py); the choice and its reason are logged and kept in .semantics.
     progress(done_bytes, total_bytes, weight_name) is called after each tensor.
     Raises CheckpointError naming the problem (never returns a partly initialised model).
     """
+    check_device(device)   # a device problem is named as one, before any weight is read
     path = pathlib.Path(path)
     if not path.is_dir():
         raise CheckpointError(f'checkpoint directory {path} does not exist')
     config = read_config(path)
     dtype = resolve_dtype(dtype, config.dtype)
+    pre, post = read_processor(path, PREPROCESSOR_FILE), read_processor(path, POSTPROCESSOR_FILE)
+    check_processor_steps(pre, post)
+    relative = read_relative_actions(config.raw, pre, post, config.action_dim, config.state_dim,
+                                     str(path))
     weights = path / MODEL_FILE
     if not weights.is_file():
         raise CheckpointError(f'missing {MODEL_FILE} in {path}')
     try:
         with safe_open(str(weights), framework='pt') as f:
-            model, arch = _load_weights(f, weights, dtype, device, arch_hints, progress,
-                                        check_finite)
+            names = _relative_names(f.keys(), weights)
+            differs = _head_differs(f, names, weights)
+            semantics = choose_semantics(lerobot_version, version_evidence(
+                config.raw, pre, post, differs), str(path))
+            model, arch = _load_weights(f, names, weights, dtype, device, arch_hints, progress,
+                                        check_finite, semantics.numerics, config, differs)
     except Exception as e:  # safetensors raises its own error type for corrupt files
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f'{weights}: cannot read weights ({type(e).__name__}: {e})') from e
-    if arch.width != 2048 or arch.depth != 18:
-        _log.info('sizes inferred from weights (%s) differ from paligemma_variant %r', arch,
-                  config.paligemma_variant)
-    return Checkpoint(path, config, arch, model, dtype, read_processor(path, PREPROCESSOR_FILE),
-                      read_processor(path, POSTPROCESSOR_FILE))
+    _log.info('%s: %s', path, semantics.describe())
+    if relative is not None:
+        _log.info('%s: %s', path, relative.describe())
+    return Checkpoint(path, config, arch, model, dtype, pre, post, semantics, relative)
 
 
 def _relative_names(keys, source):
@@ -189,33 +222,47 @@ def _relative_names(keys, source):
     return names
 
 
-def _load_weights(f, source, dtype, device, arch_hints, progress, check_finite):
-    names = _relative_names(f.keys(), source)
-    shapes = {rel: tuple(f.get_slice(key).get_shape()) for rel, key in names.items()}
-    hints = dict(arch_hints or {})
+def _head_differs(f, names, source):
+    """Whether lm_head and embed_tokens are both saved and differ (an untied head)."""
+    if EMBED not in names or LM_HEAD not in names:
+        return False
+    head, table = _read_tensor(f, names[LM_HEAD], source), _read_tensor(f, names[EMBED], source)
+    return head.shape != table.shape or not torch.equal(head, table)
+
+
+def _arch_hints(f, arch_hints):
+    """arch_hints as given, else the sizes save_checkpoint recorded, else none."""
     stored = (f.metadata() or {}).get(ARCH_METADATA_KEY)
+    if stored and not arch_hints:
+        saved = ArchConfig.from_json(stored)
+        return {k: getattr(saved, k) for k in ('num_heads', 'num_kv_heads', 'head_dim',
+                                               'vision_heads')}
+    return dict(arch_hints or {})
+
+
+def _load_weights(f, names, source, dtype, device, arch_hints, progress, check_finite,
+                  numerics, config, untied):
+    shapes = {rel: tuple(f.get_slice(key).get_shape()) for rel, key in names.items()}
     try:
-        if stored and not arch_hints:
-            saved = ArchConfig.from_json(stored)
-            hints = {k: getattr(saved, k) for k in ('num_heads', 'num_kv_heads', 'head_dim',
-                                                    'vision_heads')}
-        arch = infer_arch(shapes, hints)
+        arch = infer_arch(shapes, _arch_hints(f, arch_hints), config.paligemma_variant)
     except ArchError as e:
         raise CheckpointError(f'{source}: {e}') from e
     expected = expected_shapes(arch)
+    if untied:
+        expected[EMBED] = expected[LM_HEAD]
     _check_names(shapes, expected, source)
     total = sum(_nbytes(f, names[n]) for n in expected)
     with torch.device('meta'):
-        model = PaliGemma(arch)
+        model = PaliGemma(arch, untied_head=untied, numerics=numerics)
     module_state, done = {}, 0
     for rel in sorted(expected):
         tensor = _read_tensor(f, names[rel], source)
-        if rel == LM_HEAD and EMBED in names:
-            _check_tie(tensor, _read_tensor(f, names[EMBED], source), source)
-        tensor = tensor.to(device=device, dtype=dtype_for(rel, dtype))
+        tensor = tensor.to(device=device, dtype=dtype_for(rel, dtype, numerics))
+        if rel == LM_HEAD:
+            tensor = aligned(tensor)
         if check_finite and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f'{source}: weight {names[rel]} has non-finite values')
-        module_state[to_module_name(rel)] = tensor
+        module_state[to_module_name(rel, untied)] = tensor
         done += _nbytes(f, names[rel])
         if progress is not None:
             progress(done, total, names[rel])
@@ -223,9 +270,16 @@ def _load_weights(f, source, dtype, device, arch_hints, progress, check_finite):
     return model.eval().requires_grad_(False), arch
 
 
+def aligned(tensor):
+    """Return the tensor itself when its data is ALIGNMENT-byte aligned, else an aligned copy."""
+    if tensor.data_ptr() % ALIGNMENT == 0:
+        return tensor
+    return tensor.clone(memory_format=torch.contiguous_format)
+
+
 def _check_names(shapes, expected, source):
     missing = sorted(set(expected) - set(shapes))
-    unexpected = sorted(set(shapes) - set(expected) - {EMBED})
+    unexpected = sorted(set(shapes) - set(expected) - {EMBED})  # an equal (tied) copy
     wrong = sorted(f'{n} {shapes[n]} (expected {expected[n]})' for n in expected
                    if n in shapes and shapes[n] != expected[n])
     problems = []
@@ -237,12 +291,6 @@ def _check_names(shapes, expected, source):
         problems.append('shape mismatches ' + _some(wrong))
     if problems:
         raise CheckpointError(f'{source}: ' + '; '.join(problems))
-
-
-def _check_tie(lm_head, embed, source):
-    if lm_head.shape != embed.shape or not torch.equal(lm_head, embed):
-        raise CheckpointError(f'{source}: lm_head.weight and embed_tokens.weight are both '
-                              'present but differ; they must be the same tied tensor')
 
 
 def _read_tensor(f, key, source):
@@ -266,26 +314,38 @@ def _some(items, limit=8):
     return ', '.join(items[:limit]) + more
 
 
-def build_model(state_dict, arch=None, dtype='float32', device='cpu'):
+def build_model(state_dict, arch=None, dtype='float32', device='cpu', numerics='0.4'):
     """
     Build a PaliGemma from an in-memory {LeRobot name: tensor} dict (init_random_weights).
 
-    Same validation and dtype rule as load_checkpoint; arch supplies the head counts.
+    Same validation and dtype rule as load_checkpoint; arch supplies the head counts. An
+    embed_tokens entry that differs from lm_head makes the head untied.
     """
     dtype = resolve_dtype(dtype)
     names = _relative_names(state_dict, 'state_dict')
-    expected = expected_shapes(_validated_arch(state_dict, names, arch))
+    untied = _untied(state_dict, names)
+    expected = expected_shapes(_validated_arch(state_dict, names, arch, untied))
+    if untied:
+        expected[EMBED] = expected[LM_HEAD]
     with torch.device('meta'):
-        model = PaliGemma(arch)
-    model.load_state_dict({to_module_name(rel): state_dict[names[rel]].to(
-        device=device, dtype=dtype_for(rel, dtype)) for rel in expected},
+        model = PaliGemma(arch, untied_head=untied, numerics=numerics)
+    model.load_state_dict({to_module_name(rel, untied): state_dict[names[rel]].to(
+        device=device, dtype=dtype_for(rel, dtype, numerics)) for rel in expected},
         strict=True, assign=True)
     return model.eval().requires_grad_(False)
 
 
+def _untied(state_dict, names):
+    if EMBED not in names or LM_HEAD not in names:
+        return False
+    head, table = state_dict[names[LM_HEAD]], state_dict[names[EMBED]]
+    return head.shape != table.shape or not torch.equal(head, table)
+
+
 def lerobot_state_dict(model):
-    """Export a PaliGemma as {full LeRobot weight name: tensor}, the tied table as lm_head."""
-    return {LEROBOT_PREFIX + to_weight_name(k): v for k, v in model.state_dict().items()}
+    """Export a PaliGemma as {full LeRobot weight name: tensor} (a tied table as lm_head)."""
+    return {LEROBOT_PREFIX + to_weight_name(k, model.untied_head): v
+            for k, v in model.state_dict().items()}
 
 
 def save_checkpoint(out_dir, config_dict, state_dict, *, arch=None):
@@ -293,24 +353,25 @@ def save_checkpoint(out_dir, config_dict, state_dict, *, arch=None):
     Write config.json and model.safetensors in LeRobot's layout; returns the directory.
 
     state_dict: LeRobot weight names (with or without the leading `model.`), the tied table
-    under lm_head and/or embed_tokens. The weights are validated exactly as load_checkpoint
-    would (arch: the ArchConfig they were made with, recorded in the safetensors metadata so
-    head counts survive). config_dict must be a valid LeRobot pi0_fast config (see
+    under lm_head and/or embed_tokens, or (LeRobot >= 0.5, untied) both, differing: then both
+    are written. The weights are validated exactly as load_checkpoint would (arch: the
+    ArchConfig they were made with, recorded in the safetensors metadata so head counts
+    survive). config_dict must be a valid LeRobot pi0_fast config (see
     lerobot_config.default_config_dict). Processor files are the caller's.
     """
     out = pathlib.Path(out_dir)
     parse_config(config_dict, 'config_dict')
     unknown = sorted(set(config_dict) - KNOWN_FIELDS)
     if unknown:
-        raise CheckpointError(f'config_dict: fields LeRobot 0.4.4 would reject: {unknown}')
+        raise CheckpointError(f'config_dict: fields LeRobot would reject: {unknown}')
     names = _relative_names(state_dict, 'state_dict')
+    untied = _untied(state_dict, names)
     tensors = {LEROBOT_PREFIX + rel: state_dict[key].detach().contiguous()
-               for rel, key in names.items() if rel != EMBED}
-    if EMBED in names:
-        _check_tie(tensors[LEROBOT_PREFIX + LM_HEAD], state_dict[names[EMBED]], 'state_dict')
-    inferred = _validated_arch(state_dict, names, arch)
-    metadata = {'format': 'pt', LEROBOT_PREFIX + EMBED: LEROBOT_PREFIX + LM_HEAD,
-                ARCH_METADATA_KEY: inferred.to_json()}
+               for rel, key in names.items() if rel != EMBED or untied}
+    inferred = _validated_arch(state_dict, names, arch, untied)
+    metadata = {'format': 'pt', ARCH_METADATA_KEY: inferred.to_json()}
+    if not untied:
+        metadata[LEROBOT_PREFIX + EMBED] = LEROBOT_PREFIX + LM_HEAD
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / MODEL_FILE, lambda p: save_file(tensors, str(p), metadata=metadata))
     _atomic_write(out / CONFIG_FILE, lambda p: p.write_text(
@@ -318,7 +379,7 @@ def save_checkpoint(out_dir, config_dict, state_dict, *, arch=None):
     return out
 
 
-def _validated_arch(state_dict, names, arch):
+def _validated_arch(state_dict, names, arch, untied=False):
     """Infer and check the sizes of an in-memory state dict (arch gives the head counts)."""
     shapes = {rel: tuple(state_dict[key].shape) for rel, key in names.items()}
     hints = None if arch is None else {k: getattr(arch, k) for k in (
@@ -327,7 +388,10 @@ def _validated_arch(state_dict, names, arch):
         inferred = infer_arch(shapes, hints)
     except ArchError as e:
         raise CheckpointError(f'state_dict: {e}') from e
-    _check_names(shapes, expected_shapes(inferred), 'state_dict')
+    expected = expected_shapes(inferred)
+    if untied:
+        expected[EMBED] = expected[LM_HEAD]
+    _check_names(shapes, expected, 'state_dict')
     return inferred
 
 

@@ -181,13 +181,16 @@ def limits_envelope(names, lower, upper, margin=DEFAULT_MARGIN):
 
 
 def checkpoint_envelopes(checkpoint_dir, state_names, action_names, margin=DEFAULT_MARGIN,
-                         which='auto'):
+                         which='auto', relative=None):
     """
     Return ``(state envelope, action envelope, warnings)`` from a checkpoint's stats files.
 
     The state statistics come from the preprocessor's normalizer file, the action statistics
-    from the postprocessor's (the files the policy normalizes with). Raises EnvelopeError (or
-    normalize.NormalizerError for unreadable files).
+    from the postprocessor's (the files the policy normalizes with). relative: the policy's
+    relative_actions.RelativeActions (LeRobot >= 0.5.1), whose action statistics are those of
+    action - state: the envelope of the absolute chunk is then the sum of the two envelopes on
+    the relative joints. Raises EnvelopeError (or normalize.NormalizerError for unreadable
+    files).
     """
     from .normalize import load_step, POSTPROCESSOR, PREPROCESSOR
     _, pre = load_step(checkpoint_dir, *PREPROCESSOR)
@@ -196,4 +199,16 @@ def checkpoint_envelopes(checkpoint_dir, state_names, action_names, margin=DEFAU
                                     state_names, margin, which)
     action, w2 = envelope_from_stats('action', post.get('action', {}), action_names, margin,
                                      which)
+    if relative is not None:
+        action = absolute_envelope(action, state, relative.mask)
     return state, action, w1 + w2
+
+
+def absolute_envelope(delta, state, mask):
+    """Envelope of state + delta on the joints where mask is True (relative actions)."""
+    mask = np.asarray(mask, dtype=bool)
+    dim = len(mask)
+    lower = delta.lower + np.where(mask, state.lower[:dim], 0.0)
+    upper = delta.upper + np.where(mask, state.upper[:dim], 0.0)
+    return Envelope(delta.names, lower, upper, f'{delta.source}, plus the observation.state '
+                    'envelope on the relative joints')

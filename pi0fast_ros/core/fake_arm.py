@@ -150,3 +150,19 @@ class FakeArm:
     def state(self):
         """Return {joint name: position}."""
         return dict(zip(self.joint_names, self.positions.tolist()))
+
+
+def scripted_leader(t_s, start, limits):
+    """
+    Positions of a scripted teleoperation leader arm at t_s seconds ([n]).
+
+    Each joint swings smoothly about its start position, a joint at its own slow frequency
+    (0.2 Hz + 0.05 Hz per joint index), by a quarter of its range (1.0 where unlimited), and
+    stays within the limits: a stand-in for a person moving a leader arm.
+    """
+    start = np.asarray(start, dtype=np.float64)
+    span = limits.upper - limits.lower
+    amplitude = np.where(np.isfinite(span), 0.25 * span, 1.0)
+    freq = 0.2 + 0.05 * np.arange(start.size)
+    positions = start + amplitude * np.sin(2.0 * np.pi * freq * t_s)
+    return np.clip(positions, limits.lower, limits.upper)

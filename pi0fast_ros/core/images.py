@@ -21,7 +21,9 @@ LeRobot's path for a robot frame (uint8 HxWx3 RGB):
      int(H/ratio) x int(W/ratio), bilinear, align_corners=False, no antialias, clamp to
      [-1, 1], pad top/left floor((224-h)/2), the rest bottom/right, with value -1;
   3. x * 2 - 1 (M:1076), which turns the -1 padding into -3.0 (facts §8.4; we keep the quirk
-     for parity);
+     for parity). LeRobot >= 0.5 clamps to [0, 1] and pads with 0, so its border is -1.0;
+     interior pixels are the same (bilinear weights keep [0, 1] values in [0, 1]): the
+     `pad_value` argument selects the border;
   4. present cameras first in checkpoint order, then one all -1 image with mask False per
      missing key (M:1043-1093), so a missing middle camera shifts the later ones forward.
 """
@@ -34,6 +36,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 IMAGE_SIZE = (224, 224)
+PAD_0_4, PAD_0_5 = -3.0, -1.0  # resize-with-pad border after x * 2 - 1, per LeRobot version
 
 
 _thread_setup = None
@@ -84,11 +87,12 @@ def resized_shape(height, width, size=IMAGE_SIZE):
     return int(height / ratio), int(width / ratio)
 
 
-def to_model_image(image, device='cpu', size=IMAGE_SIZE, out=None):
+def to_model_image(image, device='cpu', size=IMAGE_SIZE, out=None, pad_value=PAD_0_4):
     """
     Convert one uint8 HxWx3 RGB frame to the model input [1, 3, 224, 224] fp32 in [-1, 1].
 
-    The pad border is -3.0 (LeRobot's quirk). `out`, if given, is a [1, 3, h, w] fp32 tensor
+    The pad border is pad_value: -3.0 (LeRobot 0.4.4's quirk) or -1.0 (LeRobot >= 0.5).
+    `out`, if given, is a [1, 3, h, w] fp32 tensor
     on `device` that receives the result (e.g. a slice of a preallocated camera batch).
     """
     check_image('image', image)
@@ -113,12 +117,12 @@ def to_model_image(image, device='cpu', size=IMAGE_SIZE, out=None):
     x = F.interpolate(x, size=(h, w), mode='bilinear', align_corners=False).clamp_(-1.0, 1.0)
     top, left = (size[0] - h) // 2, (size[1] - w) // 2
     # pad-with--1-then-(x*2-1) == fill -3 then write x*2-1 inside: one pass, no padded copy.
-    out.fill_(-3.0)
+    out.fill_(pad_value)
     torch.mul(x, 2.0, out=out[:, :, top:top + h, left:left + w]).sub_(1.0)
     return out
 
 
-def prepare_images(images, slots, device='cpu', size=IMAGE_SIZE):
+def prepare_images(images, slots, device='cpu', size=IMAGE_SIZE, pad_value=PAD_0_4):
     """
     Order and preprocess the camera frames of one observation as LeRobot does.
 
@@ -126,7 +130,8 @@ def prepare_images(images, slots, device='cpu', size=IMAGE_SIZE):
     slots: every image key of the checkpoint in input_features order (incl. empty_camera_i).
     Returns (list of [1, 3, 224, 224] fp32 tensors, list of [1] bool masks), one per slot:
     the present cameras first (checkpoint order), then an all -1 image with mask False for
-    each missing slot. Raises ImageError if no camera is present (LeRobot does too, M:1050).
+    each missing slot. pad_value: the resize-with-pad border (see to_model_image). Raises
+    ImageError if no camera is present (LeRobot does too, M:1050).
     """
     present = [s for s in slots if images.get(s) is not None]
     if not present:
@@ -135,8 +140,15 @@ def prepare_images(images, slots, device='cpu', size=IMAGE_SIZE):
     for slot in present:
         check_image(slot, images[slot])
 
+    threads = torch.get_num_threads()
+
     def convert(i):
-        to_model_image(images[present[i]], device, size, out=batch[i:i + 1])
+        # A pool thread keeps the intra-op thread count it was started with, and the bilinear
+        # resize rounds differently (~4e-7) with another count: use the caller's.
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        to_model_image(images[present[i]], device, size, out=batch[i:i + 1],
+                       pad_value=pad_value)
     if len(present) > 1 and batch.device.type == 'cpu':
         # torch releases the GIL inside each op: two cameras at a time use both cores even
         # when torch itself is limited to one thread (the policy node's torch_threads).

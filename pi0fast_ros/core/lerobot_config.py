@@ -13,11 +13,14 @@
 # limitations under the License.
 
 """
-LeRobot 0.4.4 `pi0_fast` config.json: validation, defaults, and a writer-side template.
+LeRobot `pi0_fast` config.json (0.4.4 .. 0.6.1): validation, defaults, a writer-side template.
 
 Field names and defaults follow lerobot/policies/pi0_fast/configuration_pi0_fast.py:32-93 and
-configs/policies.py:56-81 (PreTrainedConfig). LeRobot parses config.json with draccus, which
-rejects unknown keys, so `default_config_dict` emits exactly LeRobot's fields.
+configs/policies.py:56-81 (PreTrainedConfig) of 0.4.4, plus the fields 0.5.1 (relative actions)
+and 0.6.0 (`pretrained_revision`) added. LeRobot parses config.json with draccus, which rejects
+unknown keys, so `default_config_dict` emits exactly the fields of the version asked for.
+A field no LeRobot version has is refused when its name says it concerns actions, the state or
+normalization (it could change what the actions mean), and otherwise reported and ignored.
 """
 
 import dataclasses
@@ -52,7 +55,14 @@ _PI0FAST_FIELDS = {
     'scheduler_warmup_steps': 1000, 'scheduler_decay_steps': 30000,
     'scheduler_decay_lr': 2.5e-06,
 }
-KNOWN_FIELDS = frozenset(['type', *_BASE_FIELDS, *_PI0FAST_FIELDS])
+_FIELDS_051 = {'use_relative_actions': False, 'relative_exclude_joints': ['gripper'],
+               'action_feature_names': None}
+_FIELDS_060 = {'pretrained_revision': None}
+CONFIG_VERSIONS = ('0.4.4', '0.5.0', '0.5.1', '0.6')
+KNOWN_FIELDS = frozenset(['type', *_BASE_FIELDS, *_PI0FAST_FIELDS, *_FIELDS_051, *_FIELDS_060])
+# Substrings of a field name that could concern what the actions or the state mean.
+MEANING_WORDS = ('action', 'relative', 'delta', 'absolute', 'state', 'norm', 'joint',
+                 'gripper', 'proprio')
 
 
 class CheckpointError(ValueError):
@@ -115,17 +125,32 @@ class Pi0FastConfig:
         return feature.shape[0] if feature else self.max_action_dim
 
 
-def default_config_dict(input_features, output_features, **overrides):
+def fields_of(version):
+    """Return the config.json fields (with defaults) LeRobot `version` writes."""
+    if version not in CONFIG_VERSIONS:
+        raise CheckpointError(f'config version {version!r} is not one of {CONFIG_VERSIONS}')
+    fields = {'type': 'pi0_fast', **_BASE_FIELDS, **_PI0FAST_FIELDS}
+    if version != '0.4.4':
+        fields['action_tokenizer_name'] = 'lerobot/fast-action-tokenizer'
+    if version in ('0.5.1', '0.6'):
+        fields.update(_FIELDS_051)
+    if version == '0.6':
+        fields.update(_FIELDS_060)
+    return fields
+
+
+def default_config_dict(input_features, output_features, version='0.4.4', **overrides):
     """
-    Build a complete LeRobot 0.4.4 pi0_fast config.json dict.
+    Build a complete LeRobot pi0_fast config.json dict as LeRobot `version` writes it.
 
     Features are {name: (type, shape)} or {name: {'type': .., 'shape': ..}}. Overrides must be
-    LeRobot field names (anything else would make LeRobot refuse the file).
+    fields of that version (anything else would make LeRobot refuse the file).
     """
-    unknown = sorted(set(overrides) - KNOWN_FIELDS)
+    cfg = fields_of(version)
+    unknown = sorted(set(overrides) - set(cfg))
     if unknown:
-        raise CheckpointError(f'not LeRobot pi0_fast config fields: {unknown}')
-    cfg = {'type': 'pi0_fast', **_BASE_FIELDS, **_PI0FAST_FIELDS}
+        raise CheckpointError(f'not LeRobot pi0_fast config fields (of {version}): {unknown}')
+    cfg = dict(cfg)
     cfg['input_features'] = _features_to_json(input_features)
     cfg['output_features'] = _features_to_json(output_features)
     cfg.update(overrides)
@@ -166,6 +191,9 @@ def parse_config(raw, source='config.json'):
     if ints['n_action_steps'] > ints['chunk_size']:
         raise CheckpointError(f'{source}: n_action_steps {ints["n_action_steps"]} > '
                               f'chunk_size {ints["chunk_size"]}')
+    if cfg['paligemma_variant'] not in ('gemma_2b', 'gemma_300m'):
+        raise CheckpointError(f'{source}: paligemma_variant {cfg["paligemma_variant"]!r} is '
+                              "not one of LeRobot's ['gemma_2b', 'gemma_300m']")
     return Pi0FastConfig(
         raw=types.MappingProxyType(dict(raw)), dtype=cfg['dtype'],
         input_features=_features(raw.get('input_features'), 'input_features', source),
@@ -177,6 +205,22 @@ def parse_config(raw, source='config.json'):
         action_tokenizer_name=_str(cfg, 'action_tokenizer_name', source),
         validate_action_token_prefix=_bool(cfg, 'validate_action_token_prefix', source),
         normalization_mapping=_norm_map(cfg, source), **ints)
+
+
+def split_unknown_fields(raw, source='config.json'):
+    """
+    Classify fields no LeRobot version has -> (harmless names); refuse meaningful ones.
+
+    A field whose name contains one of MEANING_WORDS could change what the actions or the
+    state mean: CheckpointError. The rest are returned for one info line.
+    """
+    unknown = sorted(set(raw) - KNOWN_FIELDS)
+    meaningful = [n for n in unknown if any(w in n.lower() for w in MEANING_WORDS)]
+    if meaningful:
+        raise CheckpointError(f'{source}: fields {meaningful} are unknown to LeRobot 0.4.4 .. '
+                              '0.6.1 and may change what the actions or the state mean; '
+                              'refusing to load rather than ignore them')
+    return unknown
 
 
 def _int(cfg, name, source, minimum):

@@ -15,11 +15,14 @@
 """
 Pi0FastPolicy: one observation (camera frames, state, instruction) -> one action chunk.
 
-The facade of docs/architecture.md. Preprocessing is LeRobot 0.4.4's (images.py, normalize.py,
-prompt.py, text_tokenizer.py), decoding is the engine's (stop at "|" by default), and the
-chunk is detokenized (detokenize.py) and unnormalized with the checkpoint's statistics. Bad
-input raises InvalidObservationError; a chunk that cannot be decoded comes back with ok False
-and a specific status, never as zeros or the mean pose.
+The facade of docs/architecture.md. Preprocessing is LeRobot's (images.py, normalize.py,
+prompt.py, text_tokenizer.py) in the semantics of the LeRobot version that wrote the checkpoint
+(lerobot_versions.py: 0.4.4, or 0.5+ with the unpadded state prompt and the -1 image border),
+decoding is the engine's (stop at "|" by default), and the chunk is detokenized
+(detokenize.py), unnormalized with the checkpoint's statistics and, for a relative-actions
+checkpoint (LeRobot >= 0.5.1), made absolute by adding the state the chunk was computed from
+(relative_actions.py). Bad input raises InvalidObservationError; a chunk that cannot be decoded
+comes back with ok False and a specific status, never as zeros or the mean pose.
 """
 
 import dataclasses
@@ -31,6 +34,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .detokenize import ActionDecoder, STATUS_NON_FINITE
+from .device import check_device
 from .fast_tokenizer import FastActionTokenizer
 from .images import ImageError, prepare_images
 from .model.engine import Pi0FastEngine
@@ -59,11 +63,13 @@ class PolicyResult:
     """One inference: the chunk (or why there is none), the tokens and per-stage timings."""
 
     status: str                 # 'ok' or a detokenize.STATUS_* failure
-    actions: np.ndarray         # float32 [horizon, action_dim], policy space; None unless ok
+    actions: np.ndarray         # float32 [horizon, action_dim], policy space, absolute (the
+    #                             state added for relative-actions checkpoints); None unless ok
     tokens: np.ndarray          # int64 [n]: generated ids, up to and including the first '|'
     error: str                  # human-readable reason when not ok, else None
-    timings_ms: dict            # preprocess, prefill, decode, detokenize, total (+ steps)
+    timings_ms: dict            # milliseconds: preprocess, prefill, decode, detokenize, total
     prompt: str                 # the prompt text the model saw
+    decode_steps: int           # decode steps the engine ran (a count, not a time)
 
     @property
     def ok(self):
@@ -89,8 +95,10 @@ class Pi0FastPolicy:
     Attributes: camera_slots (image keys in checkpoint order, without LeRobot's padding
     slots), state_dim, action_dim, horizon (= n_action_steps, rows of a chunk), chunk_size,
     device, dtype, config (the engine's validated Pi0FastConfig), text_tokenizer,
-    fast_tokenizer, engine. after_preprocess: None, or a callable that infer() calls between
-    preprocessing and the model (the policy node lowers its thread priority there).
+    fast_tokenizer, engine, semantics (lerobot_versions.Semantics), relative
+    (relative_actions.RelativeActions or None). after_preprocess: None, or a callable that
+    infer() calls between preprocessing and the model (the policy node lowers its thread
+    priority there).
     """
 
     def __init__(self, checkpoint, text_tokenizer, fast_tokenizer, *, max_decoding_steps=None,
@@ -98,6 +106,7 @@ class Pi0FastPolicy:
                  temperature=None, seed=None, constrained=False, engine_mode=None):
         cfg = self.config = checkpoint.config
         self.path, self.dtype = checkpoint.path, checkpoint.dtype
+        self.semantics, self.relative = checkpoint.semantics, checkpoint.relative
         self.device = next(checkpoint.model.parameters()).device
         self.text_tokenizer, self.fast_tokenizer = text_tokenizer, fast_tokenizer
         self.after_preprocess = None
@@ -149,11 +158,14 @@ class Pi0FastPolicy:
                 raise NormalizerError(f'{path}: {norm.key} stats have length {norm.dim}, the '
                                       f'config says {dim}')
         self.max_length = self.config.tokenizer_max_length
-        # LeRobot's prompt step does not serialize max_state_dim (facts §8.12): training used
-        # config.max_state_dim, LeRobot's inference from disk falls back to 32. We follow the
+        # LeRobot >= 0.5 lists only the real state dims: no padding at all.
+        # LeRobot 0.4.4's prompt step does not serialize max_state_dim (facts §8.12): training
+        # used config.max_state_dim, its inference from disk falls back to 32. We follow the
         # training side, which only differs for checkpoints that changed the default.
         self.max_state_dim = self.config.max_state_dim
-        if self.max_state_dim != LEROBOT_MAX_STATE_DIM:
+        if not self.semantics.pads_state_in_prompt:
+            self.max_state_dim = None
+        elif self.max_state_dim != LEROBOT_MAX_STATE_DIM:
             _log.warning('max_state_dim %d: LeRobot 0.4.4 pads the state to %d at inference '
                          '(its prompt step does not save the value); we use %d as in training',
                          self.max_state_dim, LEROBOT_MAX_STATE_DIM, self.max_state_dim)
@@ -163,7 +175,7 @@ class Pi0FastPolicy:
                         text_tokenizer=None, max_decoding_steps=None, stop_at_end_marker=True,
                         progress=None, detokenize='strict', require_end_marker=None,
                         temperature=None, seed=None, constrained=False, arch_hints=None,
-                        allow_download=True, engine_mode=None):
+                        allow_download=True, engine_mode=None, lerobot_version='auto'):
         """
         Load a LeRobot pi0_fast checkpoint directory (or hub id) and its two tokenizers.
 
@@ -181,12 +193,18 @@ class Pi0FastPolicy:
         turns a malformed output into a well-formed one, so it is off by default.
         engine_mode: Pi0FastEngine mode; None -> 'compact' on CPU (fp32 tokens equal 'exact'
         mode's; bf16 may drift after tens of steps), the engine default on CUDA ('static').
+        lerobot_version: 'auto' (decided from the files, logged with the reason), '0.4' or
+        '0.5' (LeRobot 0.5.0 .. 0.6.x; needed for 0.5.0 checkpoints, whose files look like
+        0.4.4's); see lerobot_versions.py.
         Raises CheckpointError / ResolveError / TextTokenizerError / FastTokenizerError /
-        NormalizerError naming the problem; never returns a partly loaded policy.
+        NormalizerError naming the problem, DeviceError for an unusable device; never returns a
+        partly loaded policy.
         """
+        check_device(device)   # before a download or a load: name a device problem as such
         report = _progress_reporter(progress)
         path = resolve_checkpoint(checkpoint_dir, allow_download)
         ckpt = load_checkpoint(path, dtype=dtype, device=device, arch_hints=arch_hints,
+                               lerobot_version=lerobot_version,
                                progress=lambda done, total, name: report(
                                    done / max(total, 1), f'loading weights: {name}'))
         report(1.0, 'weights loaded; loading tokenizers')
@@ -212,7 +230,8 @@ class Pi0FastPolicy:
     def __repr__(self):
         return (f'Pi0FastPolicy({self.path}, cameras={self.camera_slots}, state_dim='
                 f'{self.state_dim}, action_dim={self.action_dim}, horizon={self.horizon}, '
-                f'device={self.device}, dtype={self.dtype})')
+                f'device={self.device}, dtype={self.dtype}, lerobot={self.semantics.version}, '
+                f'relative_actions={self.relative is not None})')
 
     # --- input checks ---------------------------------------------------------------------
 
@@ -266,7 +285,7 @@ class Pi0FastPolicy:
 
     def preprocess(self, images, state, instruction):
         """
-        Observation -> PreparedInput, exactly LeRobot 0.4.4's preprocessor + _preprocess_images.
+        Observation -> PreparedInput, exactly LeRobot's preprocessor + _preprocess_images.
 
         Raises InvalidObservationError for bad images, state or instruction, and for a
         prompt longer than tokenizer_max_length (LeRobot would silently truncate it).
@@ -283,7 +302,8 @@ class Pi0FastPolicy:
                 f'instruction too long: the prompt is {n_full} tokens, the checkpoint allows '
                 f'{self.max_length} (tokenizer_max_length)')
         try:
-            imgs, img_masks = prepare_images(frames, self.image_keys, self.device)
+            imgs, img_masks = prepare_images(frames, self.image_keys, self.device,
+                                             pad_value=self.semantics.image_pad_value)
         except ImageError as exc:
             raise InvalidObservationError(str(exc)) from exc
         tokens = torch.from_numpy(ids)[None].to(self.device)
@@ -297,7 +317,9 @@ class Pi0FastPolicy:
         images: {slot: uint8 HxWx3 RGB or None}; slot is a full image key
         ('observation.images.top') or its last part ('top'); None or absent = missing camera
         (masked as LeRobot does; at least one is required). state: [state_dim] real vector
-        in robot units. instruction: non-empty text.
+        in policy units (after any state-side adapters). instruction: non-empty text. For a
+        relative-actions checkpoint the returned actions are absolute: this state is added
+        to the unnormalized actions of every relative joint.
         """
         t0 = _now(self.device)
         prepared = self.preprocess(images, state, instruction)
@@ -315,15 +337,17 @@ class Pi0FastPolicy:
         actions, status, error = None, decoded.status, decoded.error
         if decoded.ok:
             actions = self._action_norm.inverse(torch.from_numpy(decoded.actions)).numpy()
+            if self.relative is not None:
+                actions = self.relative.to_absolute(actions, self._check_state(state))
             if not np.isfinite(actions).all():
                 actions, status = None, STATUS_NON_FINITE
                 error = 'unnormalized actions contain NaN or inf'
         t3 = time.perf_counter()
         timings = {'preprocess': (t1 - t0) * 1e3, 'prefill': gen.timings['prefill_ms'],
                    'decode': gen.timings['decode_ms'], 'detokenize': (t3 - t2) * 1e3,
-                   'total': (t3 - t0) * 1e3, 'steps': int(gen.timings['steps'])}
+                   'total': (t3 - t0) * 1e3}
         return PolicyResult(status, actions, tokens.astype(np.int64), error, timings,
-                            prepared.prompt)
+                            prepared.prompt, int(gen.timings['steps']))
 
     def warmup(self, iterations=2, instruction='warm up'):
         """
@@ -342,7 +366,7 @@ class Pi0FastPolicy:
             result = self.infer(images, state, instruction)
         if result is not None:
             _log.info('warm-up done: %.1f ms per chunk (%d tokens)',
-                      result.timings_ms['total'], result.timings_ms['steps'])
+                      result.timings_ms['total'], result.decode_steps)
         return result
 
     def check_engine(self, images, state, instruction):

@@ -13,10 +13,12 @@
 # limitations under the License.
 
 r"""
-The PI0-FAST prompt: "Task: {task}, State: {32 bins};\n" (P:224-247).
+The PI0-FAST prompt: "Task: {task}, State: {bins};\n" (P:224-247).
 
-The state arrives here already normalized (normalize.py). It is zero-padded to max_state_dim
-and cut into 256 bins with LeRobot's exact numpy call, including its edge behaviour (facts §2):
+The state arrives here already normalized (normalize.py). LeRobot 0.4.4 zero-pads it to
+max_state_dim (32 bins listed); LeRobot >= 0.5 lists only the real dims (max_state_dim None
+here). It is cut into 256 bins with LeRobot's exact numpy call, including its edge behaviour
+(facts §2):
 s < -1 -> -1, s = -1 -> 0, 0 -> 128 (so the padding prints as "128"), s >= 0.9921875 -> 255,
 NaN -> 255. The policy facade refuses NaN/inf state before this point.
 """
@@ -41,9 +43,12 @@ def discretize_state(state_normalized, max_state_dim=32):
     """
     Bin a normalized state (float32, [..., D]) as LeRobot: int64 [..., max(D, max_state_dim)].
 
-    np.digitize compares the float32 values against float64 edges, exactly like P:238.
+    max_state_dim None: no padding (LeRobot >= 0.5), int64 [..., D]. np.digitize compares the
+    float32 values against float64 edges, exactly like P:238.
     """
-    padded = pad_state(state_normalized, max_state_dim)
+    padded = np.asarray(state_normalized)
+    if max_state_dim is not None:
+        padded = pad_state(padded, max_state_dim)
     return np.digitize(padded, bins=_BIN_EDGES) - 1
 
 

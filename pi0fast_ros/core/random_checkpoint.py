@@ -22,6 +22,12 @@ plus our tokenizer convention: fast_tokenizer/ (fitted on random smooth chunks) 
 text_tokenizer/ (text_tokenizer_build). Random weights almost never emit "Action: ...|", so
 with scripted=True the language model is rewired (scripted_weights.py) to emit one fixed,
 valid chunk for every observation; scripted_output.json then holds its tokens and actions.
+
+lerobot_version writes the layout of that LeRobot release (docs: lerobot-versions.md): '0.4.4'
+and '0.5.0' (the same files), '0.5.1' (relative-action config fields, a `delta_actions_processor`
+step 2, the normalizer at step 3, an `absolute_actions_processor` postprocessor step 1), '0.6'
+(the step renamed `relative_actions_processor`, plus `pretrained_revision`); untied_head writes
+lm_head and embed_tokens as different tables, as LeRobot >= 0.5 saves a trained model.
 """
 
 import dataclasses
@@ -35,7 +41,7 @@ import torch
 from .checkpoint import init_random_weights, save_checkpoint
 from .fast_tokenizer import FastActionTokenizer
 from .lerobot_config import default_config_dict
-from .model.config import ArchConfig, TINY, VARIANTS
+from .model.config import ArchConfig, EMBED, LEROBOT_PREFIX, LM_HEAD, TINY, VARIANTS
 from .normalize import FeatureNormalizer
 from .scripted_weights import choose_scripted_chunk, max_chain_tokens, script_weights
 from .text_tokenizer import TextTokenizer
@@ -45,6 +51,7 @@ OBS_STATE, ACTION, OBS_IMAGES = 'observation.state', 'action', 'observation.imag
 PRE, POST = 'policy_preprocessor', 'policy_postprocessor'
 STATS_FILES = {PRE: f'{PRE}_step_2_normalizer_processor.safetensors',
                POST: f'{POST}_step_0_unnormalizer_processor.safetensors'}
+RELATIVE_STEP_NAMES = {'0.5.1': 'delta_actions_processor', '0.6': 'relative_actions_processor'}
 SCRIPTED_FILE = 'scripted_output.json'
 
 
@@ -99,21 +106,25 @@ def _feature_json(features):
 
 
 def write_processors(out_dir, inputs, outputs, stats, norm_map, *, text_tokenizer_name,
-                     action_tokenizer_name, max_length=200, max_action_tokens=256):
+                     action_tokenizer_name, max_length=200, max_action_tokens=256,
+                     lerobot_version='0.4.4', relative=None):
     """
     Write policy_preprocessor.json / policy_postprocessor.json and their stats files.
 
     Step lists, registry names and configs are those make_pi0_fast_pre_post_processors
-    (P:295-326) saves; stats is {feature: {stat: tensor}} (the dataset stats LeRobot stores
-    in both files).
+    (0.4.4 P:295-326; 0.5.1/0.6 with the relative/absolute steps) saves; stats is
+    {feature: {stat: tensor}} (the dataset stats LeRobot stores in both files). relative:
+    the relative step's config ({enabled, exclude_joints, action_names}) for 0.5.1 / 0.6.
     """
     out_dir = pathlib.Path(out_dir)
+    step_name = RELATIVE_STEP_NAMES.get(lerobot_version)
+    pre_file = STATS_FILES[PRE].replace('step_2', 'step_3') if step_name else STATS_FILES[PRE]
     flat = {f'{k}.{s}': v.clone() for k, d in stats.items() for s, v in d.items()}
     norm = {'eps': 1e-08, 'norm_map': dict(norm_map)}
     pre_steps = [
         {'registry_name': 'rename_observations_processor', 'config': {'rename_map': {}}},
         {'registry_name': 'to_batch_processor', 'config': {}},
-        {'registry_name': 'normalizer_processor', 'state_file': STATS_FILES[PRE],
+        {'registry_name': 'normalizer_processor', 'state_file': pre_file,
          'config': {'eps': norm['eps'], 'features': _feature_json({**inputs, **outputs}),
                     'norm_map': norm['norm_map']}},
         {'registry_name': 'pi0_fast_prepare_state_tokenizer_processor_step', 'config': {}},
@@ -131,19 +142,31 @@ def write_processors(out_dir, inputs, outputs, stats, norm_map, *, text_tokenize
                     'norm_map': norm['norm_map']}},
         {'registry_name': 'device_processor', 'config': {'device': 'cpu', 'float_dtype': None}},
     ]
-    for name, steps in ((PRE, pre_steps), (POST, post_steps)):
+    if step_name:
+        relative = relative or {'enabled': False, 'exclude_joints': ['gripper'],
+                                'action_names': None}
+        pre_steps.insert(2, {'registry_name': step_name, 'config': dict(relative)})
+        post_steps.insert(1, {'registry_name': 'absolute_actions_processor',
+                              'config': {'enabled': relative['enabled']}})
+    for name, steps, file in ((PRE, pre_steps, pre_file), (POST, post_steps, STATS_FILES[POST])):
         (out_dir / f'{name}.json').write_text(
             json.dumps({'name': name, 'steps': steps}, indent=2) + '\n')
-        save_file(flat, str(out_dir / STATS_FILES[name]))
+        save_file(flat, str(out_dir / file))
 
 
 def make_random_checkpoint(out_dir, *, seed=0, cameras=('top', 'wrist'), state_dim=6,
                            action_dim=6, chunk_size=10, n_action_steps=None, dtype='float32',
                            arch='tiny', fast_vocab_size=256, norm_mode='MEAN_STD',
-                           empty_cameras=0, stats=None, scripted=False, max_decoding_steps=256):
+                           empty_cameras=0, stats=None, scripted=False, max_decoding_steps=256,
+                           lerobot_version='0.4.4', untied_head=None, relative_actions=False,
+                           relative_exclude_joints=('gripper',), action_names=None):
     """
     Write a complete LeRobot-format pi0_fast checkpoint with random weights; return its path.
 
+    lerobot_version: '0.4.4', '0.5.0', '0.5.1' or '0.6' (see the module doc); untied_head:
+    None -> only for '0.6'. relative_actions, relative_exclude_joints, action_names (the
+    dataset's action names, LeRobot's action_feature_names): the 0.5.1+ relative-action
+    settings, written to config.json and the relative step alike.
     cameras: slot names ('top' -> 'observation.images.top'); norm_mode: the STATE and ACTION
     normalization (VISUAL stays IDENTITY as in pi0_fast); stats: optional
     {'observation.state' / 'action': {stat: array}} overriding the made-up ones (e.g. to put
@@ -170,15 +193,22 @@ def make_random_checkpoint(out_dir, *, seed=0, cameras=('top', 'wrist'), state_d
     fast.save_pretrained(out / 'fast_tokenizer')
     text.check_fast_vocab(fast.vocab_size)
 
+    untied = lerobot_version == '0.6' if untied_head is None else untied_head
     weights = init_random_weights(arch_config, seed=seed, dtype=dtype)
     if scripted:
-        sequence = script_weights(weights, arch_config, text, fast, target)
+        sequence = script_weights(weights, arch_config, text, fast, target, untied)
+    elif untied:  # a "trained" head: the table moved away from the initial tie
+        weights[LEROBOT_PREFIX + EMBED] = _perturbed(weights[LEROBOT_PREFIX + LM_HEAD], seed)
     inputs, outputs = _features(cameras, state_dim, action_dim, empty_cameras)
+    extra, relative = _relative_fields(lerobot_version, relative_actions,
+                                       relative_exclude_joints, action_names)
     config = default_config_dict(
-        inputs, outputs, dtype=dtype, chunk_size=chunk_size, n_action_steps=n_action_steps,
-        empty_cameras=empty_cameras, max_decoding_steps=max_decoding_steps, device='cpu',
+        inputs, outputs, version=lerobot_version, dtype=dtype, chunk_size=chunk_size,
+        n_action_steps=n_action_steps, empty_cameras=empty_cameras,
+        max_decoding_steps=max_decoding_steps, device='cpu',
         text_tokenizer_name=str(text_dir), action_tokenizer_name=str(out / 'fast_tokenizer'),
-        normalization_mapping={'VISUAL': 'IDENTITY', 'STATE': norm_mode, 'ACTION': norm_mode})
+        normalization_mapping={'VISUAL': 'IDENTITY', 'STATE': norm_mode, 'ACTION': norm_mode},
+        **extra)
     save_checkpoint(out, config, weights, arch=arch_config)
 
     all_stats = {OBS_STATE: made_up_stats(rng, state_dim), ACTION: made_up_stats(rng, action_dim)}
@@ -194,11 +224,31 @@ def make_random_checkpoint(out_dir, *, seed=0, cameras=('top', 'wrist'), state_d
             all_stats[key] = _image_stats()
     write_processors(out, inputs, outputs, all_stats, config['normalization_mapping'],
                      text_tokenizer_name=str(text_dir),
-                     action_tokenizer_name=str(out / 'fast_tokenizer'))
+                     action_tokenizer_name=str(out / 'fast_tokenizer'),
+                     lerobot_version=lerobot_version, relative=relative)
     if scripted:
         _write_scripted(out, sequence, fast, target, n_action_steps, norm_mode,
                         all_stats[ACTION])
     return out
+
+
+def _perturbed(table, seed):
+    gen = torch.Generator().manual_seed(seed + 1)
+    noise = torch.randn(table.shape, generator=gen) * 2e-3 * table.float().std()
+    return (table.float() + noise).to(table.dtype)
+
+
+def _relative_fields(version, enabled, exclude, names):
+    """(config.json fields, relative step config) for a LeRobot version's layout."""
+    if version not in RELATIVE_STEP_NAMES:
+        if enabled:
+            raise ValueError(f'relative actions need lerobot_version 0.5.1 or 0.6, not '
+                             f'{version!r}')
+        return {}, None
+    names = None if names is None else [str(n) for n in names]
+    step = {'enabled': bool(enabled), 'exclude_joints': list(exclude), 'action_names': names}
+    return {'use_relative_actions': bool(enabled), 'relative_exclude_joints': list(exclude),
+            'action_feature_names': names}, step
 
 
 def _write_scripted(out, sequence, fast, target, n_action_steps, norm_mode, action_stats):

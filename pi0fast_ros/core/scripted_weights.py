@@ -30,6 +30,11 @@ Tests of the facade, the policy node and the whole ROS graph need a model whose 
   fit in half the width (len + 1 <= width / 2), so choose_scripted_chunk looks for a target
   chunk whose FAST encoding is short and repeat-free (the chunk is part of the FAST fitting
   corpus, so the BPE vocabulary holds a compact encoding of it).
+* untied (LeRobot >= 0.5, lm_head apart from embed_tokens): the input table holds
+  E[s_k] = r^k [e_k ; sqrt(2) e_k] and the head H[s_k] = r^k [e_k + e_(k-1) ; sqrt(2) e_k];
+  H gives next s_(k+1): r^(k+1), itself: -r^k, others 0, while E used as the head would give
+  -r^k to itself and 0 to every other token: only a model that uses the untied head for the
+  logits (and the table for the inputs) emits the chain.
 """
 
 import math
@@ -38,7 +43,7 @@ import numpy as np
 import torch
 
 from .fast_tokenizer import FastActionTokenizer
-from .model.config import LANGUAGE, LEROBOT_PREFIX, LM_HEAD
+from .model.config import EMBED, LANGUAGE, LEROBOT_PREFIX, LM_HEAD
 
 GROWTH = 1.5          # r: the next-token logit beats the previous one by r^2 = 2.25
 TARGET_COPIES = 64    # copies of the target chunk in the FAST fitting corpus
@@ -84,10 +89,11 @@ def max_chain_tokens(arch):
     return arch.width // 2 - 1
 
 
-def script_weights(weights, arch, text, fast, target):
+def script_weights(weights, arch, text, fast, target, untied=False):
     """
     Rewire `weights` ({full LeRobot name: tensor}, modified in place) to emit the target.
 
+    untied: write lm_head and embed_tokens as two different tables (see the module doc).
     Returns the ids greedy decoding then produces after the prompt: "Action: ", the FAST ids
     of `target` mapped to PaliGemma ids, "|", EOS.
     """
@@ -101,14 +107,19 @@ def script_weights(weights, arch, text, fast, target):
         raise ValueError(f'scripted chain of {len(chain)} tokens does not fit width '
                          f'{arch.width} (max {max_chain_tokens(arch)})')
     table = torch.zeros(arch.vocab_size, arch.width, dtype=torch.float64)
+    head = table.clone()
     for k, token in enumerate(chain):
         scale = GROWTH ** k
-        table[token, k] += scale
-        table[token, k + 1] += scale
-        table[token, half + k] = math.sqrt(2.0) * scale
+        for t, step in ((table, 0 if untied else 1), (head, -1 if untied else 1)):
+            t[token, k] += scale
+            if k + step >= 0 and step:
+                t[token, k + step] += scale
+            t[token, half + k] = math.sqrt(2.0) * scale
     gain = torch.zeros(arch.width, dtype=torch.float64)
     gain[half:2 * half] = -2.0  # RMSNorm multiplies by (1 + w): -1 on the second half
-    _assign(weights, LM_HEAD, table)
+    _assign(weights, LM_HEAD, head)
+    if untied:
+        weights[LEROBOT_PREFIX + EMBED] = table.to(weights[LEROBOT_PREFIX + LM_HEAD].dtype)
     _assign(weights, LANGUAGE + 'norm.weight', gain)
     for layer in range(arch.depth):
         for name in ('self_attn.o_proj.weight', 'mlp.down_proj.weight'):

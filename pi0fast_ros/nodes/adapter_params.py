@@ -24,8 +24,7 @@ executor for the action side, so one YAML section describes the embodiment for b
 
 from pi0fast_ros.core.adapter_chain import ADAPTER_TYPES, AdapterSpecError
 from pi0fast_ros.core.adapter_chain import build_adapter_chain
-from pi0fast_ros.nodes.common import declare, StartupError
-from rcl_interfaces.msg import ParameterDescriptor
+from pi0fast_ros.nodes.common import declare, declare_optional, StartupError
 from rclpy.parameter import Parameter
 
 
@@ -57,10 +56,9 @@ def declare_adapter_parameters(node, prefix='adapters'):
                                f'{kind!r}; known: {sorted(ADAPTER_TYPES)}')
         entry = {'type': kind}
         for key, description in ADAPTER_TYPES[kind].keys().items():
-            # Dynamic typing: YAML writes [1, -1] as integers and [0.5] as doubles.
-            descriptor = ParameterDescriptor(description=description, read_only=True,
-                                             dynamic_typing=True)
-            value = node.declare_parameter(f'{prefix}.{name}.{key}', None, descriptor).value
+            # Dynamic typing: YAML writes [1, -1] as integers and [0.5] as doubles. A key
+            # left out is not kept declared (no value; the core's default applies).
+            value = declare_optional(node, f'{prefix}.{name}.{key}', description)
             if value is not None:
                 entry[key] = _plain(value)
         spec[name] = entry

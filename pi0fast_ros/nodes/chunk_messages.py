@@ -32,6 +32,7 @@ chunk). Its key/values, all strings:
 | `stamp_ns.<slot>` | header stamp of the frame used for each checkpoint camera slot |
 | `masked.<slot>` | `true` for each checkpoint slot with no topic (masked) |
 | `tokens` | number of generated tokens |
+| `decode_steps` | decode steps the engine ran for them |
 | `horizon`, `action_dim` | chunk shape (0 on failure) |
 | `latency_ms` | joint-state stamp -> publish, ROS time |
 | `convert_ms`, `preprocess_ms`, `prefill_ms`, `decode_ms`, `detokenize_ms` | stage times |
@@ -39,6 +40,7 @@ chunk). Its key/values, all strings:
 | `publish_ms` | building and publishing the chunk message |
 | `overhead_ms` | convert + preprocess + publish: the node's cost beside the model |
 | `inputs_during_inference` | input messages the callbacks stored while the model ran |
+| `weights_sha256` | sha256 of the checkpoint's weight files, hashed once at load |
 | `engine_path` | the decode path and why (core/model/selfcheck.py): `<path>: verified ...` |
 """
 
@@ -94,6 +96,7 @@ def chunk_info_values(record, masked, timings, latency_ms, publish_ms):
     actions = result.actions
     values.update({
         'tokens': len(result.tokens) if result.tokens is not None else 0,
+        'decode_steps': result.decode_steps,
         'horizon': actions.shape[0] if actions is not None else 0,
         'action_dim': actions.shape[1] if actions is not None else 0,
         'latency_ms': f'{latency_ms:.2f}', 'convert_ms': f'{record.convert_ms:.2f}'})

@@ -14,18 +14,73 @@
 
 """Small helpers every node uses: main() boilerplate, parameter declaration, diagnostics."""
 
+import signal
+import threading
+import traceback
+
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 
 LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
           'error': DiagnosticStatus.ERROR, 'stale': DiagnosticStatus.STALE}
 
 
-def run_node(node_factory, args=None):
+# After a fatal start-up error, the node stays up this long before it is destroyed: /rosout is
+# transient-local, so a subscriber that matches within the window (ros2 topic echo /rosout, a
+# log collector) still receives the FATAL line that says why.
+STARTUP_FAILURE_LINGER_S = 1.0
+# How often the spin loop looks at the stop request when no callback is due.
+SPIN_WAKE_S = 0.1
+
+
+class StopSignals:
     """
-    Create a node, spin it on a SingleThreadedExecutor, shut down cleanly on Ctrl-C.
+    SIGINT / SIGTERM of a node process, handled without tearing the node apart.
+
+    rclpy's own handlers shut the context down and Python then raises KeyboardInterrupt
+    wherever the main thread happens to be: inside rclpy's take_message (seen as `RuntimeError:
+    Unable to convert call argument '0' to Python object`, exit 1), or, at a second signal from
+    a supervisor signalling the whole process group, inside destroy_node (KeyboardInterrupt
+    tracebacks, then an abort). Here a signal only sets `stop`; the spin loop sees it and the
+    node is destroyed in order, whatever else arrives. While the node is still being built (a
+    model may take minutes to load) the first signal raises KeyboardInterrupt, so that Ctrl-C
+    stops a start-up at once.
+    """
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.count = 0
+        self.interrupt_startup = True
+
+    def install(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def ignore(self):
+        """
+        Ignore further signals: for the last moments of the process.
+
+        At exit Python puts back the default action of every signal it handled, so a second
+        SIGINT arriving then would kill the process (status -2) after a clean shutdown; an
+        ignored signal stays ignored.
+        """
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+    def _on_signal(self, signum, frame):
+        self.count += 1
+        self.stop.set()
+        if self.interrupt_startup and self.count == 1:
+            raise KeyboardInterrupt
+
+
+def run_node(node_class, args=None):
+    """
+    Build a node of node_class, spin it on a SingleThreadedExecutor until SIGINT or SIGTERM.
 
     One executor thread for every node: their callbacks only store or forward a message
     (long work has threads of its own: the policy worker, the control tick, the bag writer),
@@ -34,28 +89,71 @@ def run_node(node_factory, args=None):
     overhead p99 ~11 ms vs 33-75 ms (bench_policy_node.py); fake_robot's 100 Hz joint states
     in the demo, largest gap ~65 ms vs 250-490 ms.
 
+    Signals are handled by StopSignals (see there): one, two or more SIGINTs end the process
+    with status 0 and no traceback. A node that cannot be built logs why as FATAL with its own
+    logger (so it reaches /rosout under the node's name), stays up STARTUP_FAILURE_LINGER_S for
+    /rosout, and the process exits 1; launchers stop the graph on that (graph.py).
     Uses the classic init/try/finally form, which works on Humble, Jazzy and Kilted alike.
-    Returns a process exit code: 0, or 1 when the node could not be constructed (the reason
-    has been logged by the node or is printed here).
     """
-    rclpy.init(args=args)
-    node = None
+    signals = StopSignals()
+    signals.install()
+    node, executor = node_class.__new__(node_class), None
     try:
-        node = node_factory()
+        try:
+            rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+            node.__init__()
+        except BaseException as exc:  # noqa: B902 - every way a start-up can end is handled
+            signals.interrupt_startup = False
+            return _startup_ended(node, exc, signals)
+        signals.interrupt_startup = False
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not signals.stop.is_set():
+            executor.spin_once(timeout_sec=SPIN_WAKE_S)
+    except ExternalShutdownException:
         pass
-    except StartupError as exc:
-        rclpy.logging.get_logger('pi0fast_ros').fatal(str(exc))
-        return 1
     finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        signals.interrupt_startup = False
+        _tear_down(node, executor)
+        signals.ignore()
     return 0
+
+
+def _startup_ended(node, exc, signals):
+    """Report a node construction that did not finish; return the exit status."""
+    if signals.count:
+        # Interrupted while starting (the exception may be a KeyboardInterrupt or whatever
+        # the interrupted code turned it into): a stop, not a failure.
+        _logger(node).info('stopped during start-up')
+        return 0
+    if isinstance(exc, StartupError):
+        _logger(node).fatal(str(exc))
+    else:
+        _logger(node).fatal(f'cannot start: {type(exc).__name__}: {exc}')
+        traceback.print_exception(exc)
+    signals.stop.wait(STARTUP_FAILURE_LINGER_S)
+    return 1
+
+
+def _logger(node):
+    """Return the node's logger (reaches /rosout), or a named one if there is no node."""
+    try:
+        return node.get_logger()
+    except Exception:  # node.__init__ failed before rclpy's Node.__init__ finished
+        return rclpy.logging.get_logger('pi0fast_ros')
+
+
+def _tear_down(node, executor):
+    """Destroy the node and shut rclpy down; nothing here is interrupted by a signal."""
+    if executor is not None:
+        executor.shutdown(timeout_sec=1.0)
+    try:
+        if getattr(node, 'handle', None) is not None:
+            node.destroy_node()
+    except Exception as exc:  # report it, but still shut down
+        rclpy.logging.get_logger('pi0fast_ros').error(
+            f'destroying the node failed: {type(exc).__name__}: {exc}')
+    rclpy.try_shutdown()
 
 
 class StartupError(RuntimeError):
@@ -64,9 +162,16 @@ class StartupError(RuntimeError):
 
 def declare(node, name, default, description, *, read_only=False, min_value=None,
             max_value=None, dynamic_typing=False):
-    """Declare a parameter with a descriptor (description and range) and return its value."""
+    """
+    Declare a parameter with a descriptor (description and range) and return its value.
+
+    default: the value, or an array Parameter.Type (e.g. Parameter.Type.STRING_ARRAY) for a
+    list that defaults to the empty list (see declare_list).
+    """
     descriptor = ParameterDescriptor(description=description, read_only=read_only,
                                      dynamic_typing=dynamic_typing)
+    if isinstance(default, Parameter.Type):
+        return declare_list(node, name, default, descriptor)
     if min_value is not None or max_value is not None:
         if isinstance(default, bool) or not isinstance(default, (int, float)):
             raise TypeError(f'range given for non-numeric parameter {name}')
@@ -77,6 +182,55 @@ def declare(node, name, default, description, *, read_only=False, min_value=None
             descriptor.floating_point_range = [FloatingPointRange(
                 from_value=float(min_value), to_value=float(max_value), step=0.0)]
     return node.declare_parameter(name, default, descriptor).value
+
+
+def declare_list(node, name, list_type, descriptor):
+    """
+    Declare a list parameter whose default is the empty list of list_type; return its value.
+
+    Every parameter must have a value: rclpy answers a get_parameters request that names a
+    parameter without one with no values at all, so `ros2 param dump` printed
+    `ros__parameters: {}` for the whole node. But rclpy cannot declare a typed empty list (it
+    takes [] for a byte array), and rcl reads `[]` in a parameters file as "no value". So the
+    parameter is declared writable, given `[]` of its type when it has no value, and only then
+    made read-only as described. A dynamically typed list (numbers that YAML may write as
+    integers) keeps the type its value came with.
+    """
+    final = ParameterDescriptor(description=descriptor.description,
+                                read_only=descriptor.read_only,
+                                dynamic_typing=descriptor.dynamic_typing)
+    writable = ParameterDescriptor(description=descriptor.description,
+                                   dynamic_typing=descriptor.dynamic_typing)
+    if descriptor.dynamic_typing:
+        declared = node.declare_parameter(name, None, writable)
+    else:
+        declared = node.declare_parameter(name, list_type, writable)
+        final.type = list_type.value
+    if declared.type_ == Parameter.Type.NOT_SET:
+        result = node.set_parameters([Parameter(name, list_type, [])])[0]
+        if not result.successful:
+            raise StartupError(f'parameter {name}: cannot set it to []: {result.reason}')
+    if final.read_only:
+        node.set_descriptor(name, final)
+    return node.get_parameter(name).value
+
+
+def declare_optional(node, name, description):
+    """
+    Declare a read-only, dynamically typed parameter that may be left out; return its value.
+
+    When the parameters files leave it out (or give `[]`, which rcl reads as no value) the
+    parameter is not kept declared and None is returned: a parameter without a value would
+    empty `ros2 param dump` (see declare_list), and a dump then reloads to the same state.
+    """
+    declared = node.declare_parameter(name, None, ParameterDescriptor(
+        description=description, dynamic_typing=True))
+    if declared.type_ == Parameter.Type.NOT_SET:
+        node.undeclare_parameter(name)
+        return None
+    node.set_descriptor(name, ParameterDescriptor(description=description, read_only=True,
+                                                  dynamic_typing=True))
+    return node.get_parameter(name).value
 
 
 def make_status(node, level, message, values=None, name_suffix=''):

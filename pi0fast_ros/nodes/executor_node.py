@@ -120,7 +120,8 @@ class ExecutorNode(Node):
 
     # ---- the control tick ----
     def destroy_node(self):
-        self._ticker.stop()
+        if hasattr(self, '_ticker'):   # absent when the node failed to start
+            self._ticker.stop()
         return super().destroy_node()
 
     def _on_tick(self):

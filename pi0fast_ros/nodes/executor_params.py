@@ -28,7 +28,6 @@ from pi0fast_ros.core.envelope import DEFAULT_MARGIN
 from pi0fast_ros.core.executor import ExecutorConfig
 from pi0fast_ros.nodes.adapter_params import adapter_chain_from_parameters
 from pi0fast_ros.nodes.common import declare, StartupError
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.parameter import Parameter
 
 COMMAND_TYPES = ('float64_multi_array', 'joint_state', 'joint_trajectory')
@@ -49,10 +48,8 @@ class NodeOptions:
 
 def _numbers(node, name, description):
     # Dynamic typing: YAML writes [1, 2] as integers and [1.0] as doubles; both are fine.
-    value = node.declare_parameter(name, None, ParameterDescriptor(
-        description=description, read_only=True, dynamic_typing=True)).value
-    if value is None:
-        return ()
+    value = declare(node, name, Parameter.Type.DOUBLE_ARRAY, description, read_only=True,
+                    dynamic_typing=True)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value]
     if isinstance(value, str) or not all(

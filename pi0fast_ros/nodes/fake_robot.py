@@ -21,7 +21,9 @@ targets with core/fake_arm.py (limits, speed limit, first-order lag) and publish
 `joint_states` at joint_state_rate_hz and, per camera, `<prefix>/<name>/image_raw` (rgb8) and
 `<prefix>/<name>/image_raw/compressed` (JPEG) at camera_rate_hz, drawn by core/arm_render.py
 from the current joint state. A camera topic with no subscriber costs nothing. Frames and joint
-states carry the ROS time at which they were produced.
+states carry the ROS time at which they were produced. With `leader_topic` set (teleoperation,
+`teleop_topic:=`), it plays a scripted leader arm instead: it publishes the leader's JointState
+there and follows it, ignoring joint_commands.
 """
 
 import array
@@ -39,7 +41,7 @@ from .common import make_status, run_node
 from .fake_robot_config import COMMAND_TYPES, read_config
 from .topic_types import discovered_types, message_class
 from ..core.arm_render import ArmRenderer
-from ..core.fake_arm import CommandError, FakeArm
+from ..core.fake_arm import CommandError, FakeArm, scripted_leader
 
 # Best effort accepts both reliable and best-effort publishers of commands.
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -65,11 +67,16 @@ class FakeRobotNode(Node):
         self._cameras = [self._make_camera(c) for c in cfg.cameras]
         self._command_sub = None
         self._command_type = None
+        self._leader = None
+        if cfg.leader_topic:
+            # teleoperation: the arm follows a scripted leader instead of joint_commands
+            self._leader = (self.create_publisher(JointState, cfg.leader_topic, 10),
+                            self.arm.state(), time.monotonic())
         self.create_timer(1.0 / cfg.joint_state_rate_hz, self._on_joint_tick)
         if self._cameras:
             self.create_timer(1.0 / cfg.camera_rate_hz, self._on_camera_tick)
         self.create_timer(1.0, self._on_slow_tick)
-        if cfg.command_type != 'auto':
+        if cfg.command_type != 'auto' and self._leader is None:
             self._subscribe_commands(cfg.command_type)
         self.get_logger().info(
             f'fake robot ready: {len(cfg.joint_names)} joints, cameras '
@@ -103,6 +110,8 @@ class FakeRobotNode(Node):
     # -- joint states --------------------------------------------------------------------
     def _on_joint_tick(self):
         now = time.monotonic()
+        if self._leader is not None:
+            self._play_leader(now)
         # Integrate over the real elapsed time, so a late tick does not slow the arm down.
         positions = self.arm.step(min(now - self._last_step, 0.1))
         self._last_step = now
@@ -117,6 +126,18 @@ class FakeRobotNode(Node):
         msg.position = positions.tolist()
         msg.velocity = self.arm.velocities.tolist()
         self._joint_pub.publish(msg)
+
+    def _play_leader(self, now):
+        publisher, start, t0 = self._leader
+        names = list(self.arm.joint_names)
+        positions = scripted_leader(now - t0, [start[n] for n in names], self.arm.limits)
+        msg = JointState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.name = names
+        msg.position = positions.tolist()
+        publisher.publish(msg)
+        self.arm.command(positions)
+        self.counts['commands'] += 1
 
     # -- cameras -------------------------------------------------------------------------
     def _make_camera(self, camera):
@@ -147,7 +168,7 @@ class FakeRobotNode(Node):
 
     # -- housekeeping --------------------------------------------------------------------
     def _on_slow_tick(self):
-        if self._command_sub is None:
+        if self._command_sub is None and self._leader is None:
             self._discover_command_type()
         values = {**self.counts, 'clamped_commands': self.arm.clamped_commands,
                   'command_type': self._command_type or 'waiting for joint_commands',

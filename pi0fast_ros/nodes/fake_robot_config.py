@@ -66,6 +66,7 @@ class FakeRobotConfig:
     jpeg_quality: int
     command_type: str          # 'auto' or a ROS type name
     layout: ArmLayout
+    leader_topic: str = ''     # '' = no scripted teleoperation leader
 
 
 _S, _D = Parameter.Type.STRING_ARRAY, Parameter.Type.DOUBLE_ARRAY
@@ -98,6 +99,8 @@ PARAMETERS = (
     ('image_width', 320, 'Frame width (px).', (32, 4096)),
     ('image_height', 240, 'Frame height (px).', (32, 4096)),
     ('jpeg_quality', 80, 'JPEG quality of the compressed topics.', (1, 100)),
+    ('leader_topic', '', 'Play a scripted teleoperation leader arm: publish its JointState on '
+     'this topic and follow it, ignoring joint_commands ("" = off; e.g. leader/joint_states).'),
     ('render.arm_prefixes', _S, 'Joint-name prefix of each drawn arm, e.g. [left_, right_]; '
      '[] = one arm, no prefix.'),
     ('render.yaw_joint', ArmLayout.yaw_joint, 'Base yaw joint (suffix after the arm prefix).'),
@@ -174,4 +177,5 @@ def read_config(node):
         camera_rate_hz=v['camera_rate_hz'], cameras=_cameras(v, layout),
         camera_topic_prefix=v['camera_topic_prefix'],
         image_size=(v['image_width'], v['image_height']), jpeg_quality=v['jpeg_quality'],
-        command_type=COMMAND_TYPES.get(v['command_type'], 'auto'), layout=layout)
+        command_type=COMMAND_TYPES.get(v['command_type'], 'auto'), layout=layout,
+        leader_topic=v['leader_topic'].strip())

@@ -39,6 +39,7 @@ IMAGE_PREFIX = 'observation.images.'
 TRANSPORTS = ('raw', 'compressed')
 DTYPES = ('auto', 'float32', 'bfloat16')
 ENGINE_MODES = ('auto', 'exact', 'compact', 'static')
+LEROBOT_VERSIONS = ('auto', '0.4', '0.5')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +61,7 @@ class PolicyNodeConfig:
     device: str
     dtype: str
     engine_mode: str
+    lerobot_version: str
     cameras: tuple
     state_joint_names: tuple
     ignore_extra_joints: bool
@@ -152,7 +154,10 @@ def check_device(device):
 def _check_dir(name, path, required):
     if not path:
         if required:
-            raise StartupError(f'{name} is required (a LeRobot pi0_fast checkpoint directory)')
+            raise StartupError(
+                f'{name} is required (a LeRobot pi0_fast checkpoint directory): pass '
+                f'checkpoint:=DIR to ros2 launch (--checkpoint DIR to pi0fast-bringup), or set '
+                f'{name} in the policy_node section of the config file')
         return ''
     path = os.path.expanduser(path)
     if not os.path.isdir(path):
@@ -182,6 +187,10 @@ def _declare_paths(node):
         'engine_mode': declare(
             node, 'engine_mode', 'auto', 'Decoding engine: auto (compact on CPU, static + CUDA '
             'graph on CUDA), exact (LeRobot 0.4.4 bit for bit), compact or static.', **ro),
+        'lerobot_version': declare(
+            node, 'lerobot_version', 'auto', 'LeRobot semantics of the checkpoint: auto (from '
+            'what the files prove; logged with the reason), 0.4 (0.4.x) or 0.5 (0.5.0 .. 0.6.x; '
+            "needed for 0.5.0 checkpoints, whose files look like 0.4.4's).", **ro),
     }
 
 
@@ -271,6 +280,9 @@ def read_config(node):
     if values['engine_mode'] not in ENGINE_MODES:
         raise StartupError(f'engine_mode {values["engine_mode"]!r}: use one of '
                            f'{list(ENGINE_MODES)}')
+    if values['lerobot_version'] not in LEROBOT_VERSIONS:
+        raise StartupError(f'lerobot_version {values["lerobot_version"]!r}: use one of '
+                           f'{list(LEROBOT_VERSIONS)}')
     if values['image_backend'] not in ('auto', 'cv_bridge', 'rosbags-image'):
         raise StartupError(f'image_backend {values["image_backend"]!r}: use auto, cv_bridge or '
                            f'rosbags-image')

@@ -96,7 +96,8 @@ def setup_envelopes(node, policy, action_names, qos):
         f'state[{i}]' for i in range(policy.state_dim)]
     try:
         state, action, warnings = checkpoint_envelopes(policy.path, state_names, action_names,
-                                                       margin, which)
+                                                       margin, which,
+                                                       getattr(policy, 'relative', None))
     except (EnvelopeError, NormalizerError) as exc:
         raise StartupError(f'{exc}. Set envelope_stats:=none to run without the envelope '
                            '(the executor then needs joint_limits for every joint)') from None

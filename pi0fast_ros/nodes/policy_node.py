@@ -53,7 +53,7 @@ from .input_slots import (BAD_IMAGE, Entry, InputError, InputSlots, instruction_
 from .observation import ObservationBuilder
 from .policy_config import read_config
 from .policy_envelope import setup_envelopes
-from .policy_loading import check_policy_fits, load_policy, plan_inputs
+from .policy_loading import check_policy_fits, hash_loaded_weights, load_policy, plan_inputs
 from .policy_stats import PolicyStats
 from .tick_thread import set_fifo_priority
 from ..core.images import set_conversion_thread_setup
@@ -96,6 +96,7 @@ class PolicyNode(Node):
                                    f'masked (an all -1 image with mask False, as LeRobot does)')
         converter = self._make_converter()
         self.policy = load_policy(self.config, self.get_logger())
+        self.weights_sha256 = hash_loaded_weights(self.policy, self.get_logger())
         check_policy_fits(self.policy, plan)
         self._setup_inputs(plan, converter)
         self.envelopes, self._envelope_pub = setup_envelopes(
@@ -308,6 +309,7 @@ class PolicyNode(Node):
 
     def _publish_info(self, record, level, timings, latency_ms, publish_ms):
         values = chunk_info_values(record, self.masked, timings, latency_ms, publish_ms)
+        values['weights_sha256'] = self.weights_sha256
         values['engine_path'] = self.policy.engine_path
         self.info_pub.publish(chunk_info_message(
             record.observation.stamp_ns, level, self.get_fully_qualified_name().lstrip('/')

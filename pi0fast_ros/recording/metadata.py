@@ -29,8 +29,9 @@ import pathlib
 import socket
 
 PREFIX = 'pi0fast.'
-KEYS = ('instruction', 'checkpoint', 'checkpoint_config_sha256', 'config_file', 'config',
-        'package_version', 'started', 'namespace', 'host', 'rollout_index')
+KEYS = ('instruction', 'checkpoint', 'checkpoint_config_sha256', 'checkpoint_weights_sha256',
+        'config_file', 'config', 'package_version', 'started', 'namespace', 'host',
+        'rollout_index')
 
 
 def package_version():
@@ -56,12 +57,14 @@ def _read_text(path):
 
 
 def rollout_metadata(*, instruction, checkpoint, config_file, namespace, rollout_index,
-                     now=None):
+                     weights_sha256='', now=None):
     """
     Build the metadata map (keys prefixed 'pi0fast.'; every value a string).
 
-    The checkpoint is identified by its path and the sha256 of its config.json; the config
-    file by its path and full text (a rollout stays interpretable after the file changes).
+    The checkpoint is identified by its path, the sha256 of its config.json and weights_sha256
+    (core.checkpoint_hash.hash_weights, computed once by the caller: streaming GBs of weights
+    per rollout would be wasteful); the config file by its path and full text (a rollout
+    stays interpretable after the file changes).
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
     values = {
@@ -69,6 +72,7 @@ def rollout_metadata(*, instruction, checkpoint, config_file, namespace, rollout
         'checkpoint': checkpoint or '',
         'checkpoint_config_sha256': _sha256(os.path.join(checkpoint, 'config.json'))
         if checkpoint else '',
+        'checkpoint_weights_sha256': weights_sha256,
         'config_file': config_file or '',
         'config': _read_text(config_file) if config_file else '',
         'package_version': package_version(),

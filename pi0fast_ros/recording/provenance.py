@@ -143,3 +143,19 @@ def sample_indices(n, count, seed=0):
     if n <= count:
         return list(range(n))
     return sorted(np.random.default_rng(seed).choice(n, size=count, replace=False).tolist())
+
+
+def moving_indices(rollout, count):
+    """
+    Return `count` command indices spread evenly inside the time the arm moved.
+
+    Moving: the command's tick was tracking or blending. A demo's last command is usually a hold
+    at the end; these are the ones the policy drove.
+    """
+    moving = [i for i in range(len(rollout.commands))
+              if (tick := find_tick(rollout, i)) >= 0
+              and rollout.ticks.state[tick] in ('tracking', 'blending')]
+    if len(moving) <= count:
+        return moving
+    # At 1/(count+1), 2/(count+1), ...: the middle, away from the start-up and the final hold.
+    return [moving[(k + 1) * len(moving) // (count + 1)] for k in range(count)]

@@ -19,7 +19,9 @@ Topics are recognised by their documented names (docs/architecture.md) under any
 joint_states, joint_commands, action_chunk, executor_node/status, policy_node/chunk_info,
 policy_node/active_instruction (what the policy ran under), plus every Image / CompressedImage
 topic. Times are integer ns: `t_ns` is when the recorder received a message (the bag
-timestamp), `stamp_ns` its header stamp.
+timestamp), `stamp_ns` its header stamp. A message that cannot be decoded (e.g. a String that is
+not UTF-8) is skipped and counted in Rollout.unreadable, so one bad message never hides the rest
+of the bag.
 """
 
 import dataclasses
@@ -112,6 +114,15 @@ class Rollout:
     chunk_info: dict           # chunk stamp_ns -> {key: value}
     images: dict               # topic -> Series with no values (t_ns, stamp_ns)
     instructions: list         # [(t_ns, text)]
+    unreadable: dict = dataclasses.field(default_factory=dict)   # topic -> [count, first error]
+
+    def unreadable_summary(self):
+        """Return '' or one line naming what was skipped (count per topic, first error)."""
+        if not self.unreadable:
+            return ''
+        total = sum(n for n, _ in self.unreadable.values())
+        parts = [f'{topic}: {n} ({error})' for topic, (n, error) in self.unreadable.items()]
+        return f'skipped {total} unreadable message(s): ' + '; '.join(parts)
 
     @property
     def start_ns(self):
@@ -220,14 +231,30 @@ def load_rollout(path):
     """Read a rollout bag directory; raise FileNotFoundError / rosbags errors if unreadable."""
     path = pathlib.Path(path)
     if not (path / 'metadata.yaml').is_file():
+        from .recover import is_unfinished
+        if path.is_dir() and is_unfinished(path):
+            raise FileNotFoundError(
+                f'{path} is an unfinished bag (its recorder stopped without closing it: no '
+                f'metadata.yaml); rebuild it first with: pi0fast-recover-bag {path}')
         raise FileNotFoundError(f'{path} is not a rosbag2 directory (no metadata.yaml)')
-    collector = _Collector()
+    collector, unreadable = _Collector(), {}
     with AnyReader([path], default_typestore=TYPESTORE) as reader:
         topics = {c.topic: c.msgtype for c in reader.connections}
+        # The robot's joint_states, not a teleoperation leader's (<ns>/leader/joint_states).
+        states = [t for t in topics if _role(t) == 'joint_states']
+        depth = min((t.count('/') for t in states), default=0)
         wanted = [c for c in reader.connections
-                  if _role(c.topic) or c.msgtype in IMAGE_TYPES]
+                  if (_role(c.topic) and not (_role(c.topic) == 'joint_states'
+                                              and c.topic.count('/') > depth))
+                  or c.msgtype in IMAGE_TYPES]
         for conn, t, raw in reader.messages(connections=wanted):
-            collector.add(conn.topic, conn.msgtype, t, reader.deserialize(raw, conn.msgtype))
+            try:
+                msg = reader.deserialize(raw, conn.msgtype)
+            except Exception as exc:    # noqa: B902 - any undecodable message is skipped
+                entry = unreadable.setdefault(conn.topic, [0, f'{type(exc).__name__}: {exc}'])
+                entry[0] += 1
+                continue
+            collector.add(conn.topic, conn.msgtype, t, msg)
     rows = collector.rows
     return Rollout(
         path=path, metadata=_custom_data(path), topics=topics,
@@ -235,7 +262,7 @@ def load_rollout(path):
         ticks=_ticks(rows['status']), chunks=collector.chunks,
         chunk_info={stamp: values for _, stamp, values in rows['chunk_info']},
         images={topic: _series(r) for topic, r in collector.images.items()},
-        instructions=rows['instruction'])
+        instructions=rows['instruction'], unreadable=unreadable)
 
 
 def _custom_data(path):

@@ -22,9 +22,11 @@ pi0fast-bringup: start the launch file's graph where `ros2 launch` is not availa
 The nodes and their parameters come from pi0fast_ros/graph.py and the config file, exactly as
 launch/<embodiment>.launch.py starts them; each node runs as `python -m pi0fast_ros.nodes.<x>
 --ros-args ...` in its own process group, its output prefixed with its name. Ctrl-C (SIGINT)
-or SIGTERM, the end of --duration, or (with --exit-on-node-failure) a node failing stops the
-graph: one SIGINT per node, newest first, then SIGTERM / SIGKILL for a node that does not exit
-within --stop-timeout. Exit status 0 when every node ended cleanly.
+or SIGTERM, the end of --duration, or (with --exit-on-node-failure) a node ended by a signal
+from outside stops the graph: one SIGINT per node, newest first, then SIGTERM / SIGKILL for a
+node that does not exit within --stop-timeout. A node that exits with an error of its own (it
+could not start: bad parameter, missing checkpoint; or it crashed) stops the graph too, with
+the reason it logged (unless --keep-going). Exit status 0 when every node ended cleanly.
 """
 
 import argparse
@@ -37,16 +39,24 @@ import tempfile
 import threading
 import time
 
-from ..graph import (EMBODIMENTS, graph_nodes, GraphOptions, ROLES, ros_args,
-                     write_overrides)
+from ..graph import (EMBODIMENTS, ExitReason, failed_by_itself, graph_nodes, GraphOptions,
+                     ROLES, ros_args, write_overrides)
 
 CLEAN_EXIT = (0, -signal.SIGINT, 130)
 
 
 def resolve_config(value):
-    """Return a config path; an embodiment name ('so100') resolved to the installed config file."""
-    if os.path.isfile(value) or value not in EMBODIMENTS:
+    """
+    Return a config path; an embodiment name ('so100') resolved to the installed config file.
+
+    Raises FileNotFoundError naming the valid embodiment names for anything else.
+    """
+    if os.path.isfile(value):
         return value
+    if value not in EMBODIMENTS:
+        raise FileNotFoundError(
+            f'--config {value!r}: not a file and not an embodiment name; valid names: '
+            f'{", ".join(EMBODIMENTS)} (or the path of a parameters file)')
     try:
         from ament_index_python.packages import get_package_share_directory
         return os.path.join(get_package_share_directory('pi0fast_ros'), 'config',
@@ -60,6 +70,7 @@ class Child:
 
     def __init__(self, spec, options, params_dir, log_dir=None, echo=True):
         self.spec = spec
+        self.exit_reason = ExitReason(spec.name)
         overrides = write_overrides(spec, params_dir)
         self.cmd = [sys.executable, '-u', '-m', spec.module] + ros_args(spec, options, overrides)
         env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
@@ -75,11 +86,16 @@ class Child:
     def _pump(self):
         for raw in iter(self.proc.stdout.readline, b''):
             line = raw.decode(errors='replace').rstrip('\n')
+            self.exit_reason.line(line)
             if self._echo:
                 print(f'[{self.spec.name}] {line}', flush=True)
             if self._log:
                 self._log.write(line + '\n')
                 self._log.flush()
+
+    def drain(self, timeout=5.0):
+        """Wait until the output of an exited node has been read (it may hold its reason)."""
+        self._thread.join(timeout)
 
     def stop(self, timeout):
         """SIGINT, then SIGTERM, then SIGKILL, each given timeout seconds; returns the code."""
@@ -103,18 +119,29 @@ def _parse(argv):
                     help=f'parameters file, or an embodiment name {list(EMBODIMENTS)}')
     ap.add_argument('--checkpoint', default='', help='pi0_fast checkpoint directory')
     ap.add_argument('--device', default='', help='torch device for the policy')
+    ap.add_argument('--lerobot-version', default='', choices=('', 'auto', '0.4', '0.5'),
+                    help='LeRobot semantics of the checkpoint ("" = the config file\'s)')
     ap.add_argument('--instruction', default='', help='task instruction to start with')
     ap.add_argument('--fake-hardware', action='store_true', help='start fake_robot')
     ap.add_argument('--record', metavar='DIR', default=None,
                     help='start rollout_recorder writing bags under DIR')
+    ap.add_argument('--teleop-topic', default='',
+                    help='record a teleoperated demonstration: no policy or executor, the '
+                         'JointState topic of the leader arm recorded too (with --fake-hardware '
+                         'the fake robot plays a scripted leader there)')
     ap.add_argument('--namespace', default='', help='namespace of the whole graph')
     ap.add_argument('--log-level', default='info')
     ap.add_argument('--role', default='all', choices=ROLES,
                     help='start only the robot side or only the gpu side (policy_node)')
     ap.add_argument('--duration', type=float, default=0.0,
                     help='stop after this many seconds (0 = until Ctrl-C)')
+    ap.add_argument('--keep-going', action='store_true',
+                    help='keep the graph running when a node exits with an error of its own '
+                    '(by default: it could not start, or crashed: the graph stops with its '
+                    'reason)')
     ap.add_argument('--exit-on-node-failure', action='store_true',
-                    help='stop the graph when a node exits with an error')
+                    help='also stop the graph when a node is ended by a signal from outside '
+                    '(e.g. a SIGKILL)')
     ap.add_argument('--stop-timeout', type=float, default=15.0,
                     help='seconds each stop signal is given before the next')
     ap.add_argument('--log-dir', default=None, help='also write <node>.log files here')
@@ -129,12 +156,14 @@ def _parse(argv):
 def _options(args):
     return GraphOptions(
         config_file=resolve_config(args.config), checkpoint=args.checkpoint,
-        device=args.device, instruction=args.instruction, fake_hardware=args.fake_hardware,
+        device=args.device, lerobot_version=args.lerobot_version,
+        instruction=args.instruction, fake_hardware=args.fake_hardware,
         record=args.record is not None, record_dir=args.record or '',
-        namespace=args.namespace, log_level=args.log_level, role=args.role)
+        teleop_topic=args.teleop_topic, namespace=args.namespace, log_level=args.log_level,
+        stop_on_failure=not args.keep_going, role=args.role)
 
 
-def _wait(children, args, stop_event):
+def _wait(children, options, args, stop_event):
     """Block until a stop reason; return (reason, failed)."""
     deadline = time.monotonic() + args.duration if args.duration > 0 else None
     reported = set()
@@ -147,8 +176,11 @@ def _wait(children, args, stop_event):
                 continue
             reported.add(child)
             print(f'[bringup] {child.spec.name} exited with code {code}', flush=True)
+            if failed_by_itself(code) and options.stop_on_failure:
+                child.drain()
+                return child.exit_reason.reason(code), True
             if code not in CLEAN_EXIT and args.exit_on_node_failure:
-                return f'{child.spec.name} failed', True
+                return f'{child.spec.name} failed (exit status {code})', True
         if len(reported) == len(children):
             return 'every node exited', False
     return 'stop requested (signal)', False
@@ -170,7 +202,7 @@ def run(args):
             children.append(Child(spec, options, params_dir, args.log_dir, not args.quiet))
             print(f'[bringup] started {spec.name} (pid {children[-1].proc.pid}): '
                   f'{" ".join(children[-1].cmd)}', flush=True)
-        reason, failed = _wait(children, args, stop_event)
+        reason, failed = _wait(children, options, args, stop_event)
     finally:
         print(f'[bringup] stopping ({reason})', flush=True)
         codes = {c.spec.name: c.stop(args.stop_timeout) for c in reversed(children)}

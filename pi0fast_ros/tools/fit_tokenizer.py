@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-pi0fast-fit-tokenizer: fit a FAST action tokenizer on action chunks from a .npy / .npz file.
+pi0fast-fit-tokenizer: fit a FAST action tokenizer on action chunks (.npy / .npz / a dataset).
 
 Input, already in the policy's normalised action space (as LeRobot's trainer normalises
 before fitting):
@@ -21,6 +21,9 @@ before fitting):
   .npy [T, D]      one trajectory, cut into sliding windows of --horizon steps
   .npz             --key picks one array (as above); without --key, a single array is used,
                    or, with --horizon, every array is one episode [T_i, D]
+  a directory      a LeRobot v3.0 dataset (pi0fast-export-dataset): its action column per
+                   episode, normalized with meta/stats.json as a checkpoint trained on it
+                   would (--norm-mode, default MEAN_STD as pi0_fast), cut at --horizon
 Writes the FAST directory (processor_config.json, tokenizer.json, ...) and metadata.json.
 """
 
@@ -32,6 +35,8 @@ import time
 
 import numpy as np
 from pi0fast_ros.core.fast_tokenizer import FastActionTokenizer, FastTokenizerError
+from pi0fast_ros.recording.dataset_actions import DatasetActionsError, episode_actions
+from pi0fast_ros.recording.dataset_actions import is_dataset
 
 STATS_SAMPLE = 1000     # chunks used for the compression figures (as LeRobot's trainer)
 
@@ -42,7 +47,10 @@ class UsageError(Exception):
 
 def _parser():
     p = argparse.ArgumentParser(prog='pi0fast-fit-tokenizer', description=__doc__.split('\n')[1])
-    p.add_argument('chunks', type=pathlib.Path, help='.npy or .npz file with action data')
+    p.add_argument('chunks', type=pathlib.Path,
+                   help='.npy or .npz file with action data, or a LeRobot dataset directory')
+    p.add_argument('--norm-mode', default='MEAN_STD',
+                   help="normalization of a dataset's actions (default MEAN_STD)")
     p.add_argument('-o', '--output', type=pathlib.Path, required=True,
                    help='directory to write the tokenizer to')
     p.add_argument('--key', help='array name inside a .npz file')
@@ -57,8 +65,15 @@ def _parser():
     return p
 
 
-def _load_arrays(path, key):
+def _load_arrays(path, key, norm_mode='MEAN_STD', horizon=None):
     """Return a list of arrays: one for .npy or --key, every array of a .npz otherwise."""
+    if path.is_dir() and is_dataset(path):
+        if horizon is None:
+            raise UsageError(f'{path} is a dataset: pass --horizon (the chunk length)')
+        try:
+            return episode_actions(path, norm_mode)
+        except DatasetActionsError as err:
+            raise UsageError(str(err)) from err
     if not path.is_file():
         raise UsageError(f'{path}: no such file')
     try:
@@ -144,7 +159,8 @@ def run(args):
     """Fit and save; returns the metadata dict written next to the tokenizer."""
     if args.output.exists() and any(args.output.iterdir()) and not args.force:
         raise UsageError(f'{args.output} is not empty (use --force to overwrite)')
-    chunks = _chunks(_load_arrays(args.chunks, args.key), args.horizon, args.stride)
+    arrays = _load_arrays(args.chunks, args.key, args.norm_mode, args.horizon)
+    chunks = _chunks(arrays, args.horizon, args.stride)
     chunks = _subsample(_select_dims(chunks, args.dims), args.max_chunks, args.seed)
     if len(chunks) == 0:
         raise UsageError('no chunks to fit on')
@@ -159,6 +175,7 @@ def run(args):
           f'p99 {stats["p99_token_length"]:.0f}, max {stats["max_token_length"]}')
     tok.save_pretrained(args.output)
     meta = {'source': str(args.chunks), 'key': args.key, 'horizon': args.horizon,
+            'norm_mode': args.norm_mode if is_dataset(args.chunks) else None,
             'stride': args.stride, 'dims': args.dims, 'num_chunks': int(len(chunks)),
             'vocab_size': args.vocab_size, 'scale': args.scale, 'compression_stats': stats}
     (args.output / 'metadata.json').write_text(json.dumps(meta, indent=2) + '\n')

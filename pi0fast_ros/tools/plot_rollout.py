@@ -133,12 +133,12 @@ def _plot_states(ax, rollout, t0):
     ax.grid(alpha=0.3)
 
 
-def plot_rollout(bag, out_png):
-    """Render the rollout at bag into out_png; returns the path."""
+def plot_rollout(bag, out_png, rollout=None):
+    """Render the rollout at bag (or the one already loaded from it) into out_png."""
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
-    rollout = load_rollout(bag)
+    rollout = rollout or load_rollout(bag)
     if not len(rollout.ticks) and not len(rollout.joint_states):
         raise ValueError(f'{bag} has no executor_node/status and no joint_states to plot')
     names = _joint_names(rollout)
@@ -173,7 +173,10 @@ def main(argv=None):
     bag = pathlib.Path(args.bag)
     out = pathlib.Path(args.output) if args.output else bag.with_suffix('.png')
     try:
-        path = plot_rollout(bag, out)
+        rollout = load_rollout(bag)
+        if rollout.unreadable:
+            print(f'pi0fast-plot-rollout: {rollout.unreadable_summary()}', file=sys.stderr)
+        path = plot_rollout(bag, out, rollout)
     except (FileNotFoundError, ValueError) as exc:
         print(f'pi0fast-plot-rollout: {exc}', file=sys.stderr)
         return 2

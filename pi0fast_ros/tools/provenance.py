@@ -13,19 +13,41 @@
 # limitations under the License.
 
 """
-pi0fast-provenance BAG [--index I ...] [--sample N]: trace commands to their observation.
+pi0fast-provenance BAG [--index I ...] [--sample N] [--moving N]: trace commands to their source.
 
 For each selected joint_commands message: its executor tick (state, blend weight, hold
 reason), the chunk it came from (stamp, arrival delay), the policy's chunk_info (status,
 tokens, inference time) and the joint state and camera frames the chunk was computed from.
-Exit status 1 if any link is missing (see recording/provenance.py).
+First line: the checkpoint and the sha256 of its weights and config.json (bag metadata).
+Exit status 1 if any link is missing (see recording/provenance.py), or if a chunk_info names
+weights other than the bag's.
 """
 
 import argparse
+import re
 import sys
 
-from ..recording.provenance import sample_indices, trace_command
+from ..recording.provenance import moving_indices, sample_indices, trace_command
 from ..recording.rollout import load_rollout
+
+SHA256 = re.compile(r'^[0-9a-f]{64}$')
+
+
+def checkpoint_line(metadata):
+    """Name the checkpoint of the rollout and the sha256 of its weights and config.json."""
+    get = metadata.get
+    return (f'checkpoint {get("pi0fast.checkpoint") or "?"}: weights sha256 '
+            f'{get("pi0fast.checkpoint_weights_sha256") or "not recorded"}, config.json sha256 '
+            f'{get("pi0fast.checkpoint_config_sha256") or "not recorded"}')
+
+
+def weights_problem(metadata, info):
+    """Return a problem text if the chunk was computed by weights other than the bag's."""
+    bag = metadata.get('pi0fast.checkpoint_weights_sha256', '')
+    chunk = (info or {}).get('weights_sha256', '')
+    if SHA256.match(bag) and SHA256.match(chunk) and bag != chunk:
+        return f'the chunk was computed by weights {chunk}, the bag names {bag}'
+    return None
 
 
 def describe(rollout, prov):
@@ -49,7 +71,11 @@ def describe(rollout, prov):
                      + ('recorded' if prov.joint_state_t_ns else 'missing'))
         for slot, found in prov.frames.items():
             lines.append(f'  {slot}: ' + (f'{found[0]}' if found else 'missing'))
-    lines += [f'  PROBLEM: {p}' for p in prov.problems]
+    problems = list(prov.problems)
+    mismatch = weights_problem(rollout.metadata, info)
+    if mismatch:
+        problems.append(mismatch)
+    lines += [f'  PROBLEM: {p}' for p in problems]
     return '\n'.join(lines)
 
 
@@ -59,23 +85,31 @@ def main(argv=None):
     ap.add_argument('--index', type=int, nargs='*', default=[],
                     help='joint_commands message indices (negative counts from the end)')
     ap.add_argument('--sample', type=int, default=0, help='also trace N seeded random commands')
+    ap.add_argument('--moving', type=int, default=0,
+                    help='also trace N commands spread over the rollout while the arm moved '
+                    '(executor tracking or blending, not holding)')
     args = ap.parse_args(argv)
     try:
         rollout = load_rollout(args.bag)
     except FileNotFoundError as exc:
         print(f'pi0fast-provenance: {exc}', file=sys.stderr)
         return 2
+    if rollout.unreadable:
+        print(f'pi0fast-provenance: {rollout.unreadable_summary()}', file=sys.stderr)
     n = len(rollout.commands)
     if not n:
         print(f'pi0fast-provenance: {args.bag} has no joint_commands', file=sys.stderr)
         return 2
-    indices = [i % n for i in args.index] + sample_indices(n, args.sample)
+    indices = [i % n for i in args.index] + sample_indices(n, args.sample) + \
+        moving_indices(rollout, args.moving)
     if not indices:
         indices = [n - 1]
     traced = [trace_command(rollout, i) for i in sorted(set(indices))]
+    print(checkpoint_line(rollout.metadata))
     for prov in traced:
         print(describe(rollout, prov))
-    broken = sum(not p.complete for p in traced)
+    broken = sum(not p.complete or bool(weights_problem(rollout.metadata, p.chunk_info))
+                 for p in traced)
     print(f'{len(traced) - broken}/{len(traced)} commands traced to their observation')
     return 1 if broken else 0
 

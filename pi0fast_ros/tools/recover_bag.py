@@ -21,10 +21,11 @@ from its complete chunks; see recording/recover.py. The recorder does the same f
 output_dir at start-up unless `recover_unfinished` is false.
 
 Exit status: 0 when every unfinished bag found was recovered (or none was found), 1 when any
-could not be, 2 on a usage error.
+could not be, 2 on a usage error (a PATH that is not a directory).
 """
 
 import argparse
+import os
 import sys
 
 from ..recording.recover import BagRecoveryError, find_unfinished, recover_bag
@@ -38,6 +39,13 @@ def main(argv=None):
                         help='delete the unfinished MCAP file after a successful recovery '
                         '(default: keep it as <name>.mcap.unfinished)')
     args = parser.parse_args(argv)
+    missing = [root for root in args.paths if not os.path.isdir(root)]
+    for root in missing:
+        print(f'pi0fast-recover-bag: {root}: ' + ('not a directory' if os.path.exists(root)
+                                                  else 'no such file or directory'),
+              file=sys.stderr)
+    if missing:
+        return 2
     failed = found = 0
     for root in args.paths:
         bags = find_unfinished(root)

@@ -44,6 +44,15 @@ KEEP_FP32_SELECTORS = (
     'post_attention_layernorm',
     'model.norm',
 )
+# LeRobot >= 0.5 keeps the whole vision tower and the projector in float32 as well
+# (PI0FastPaliGemma.to_bfloat16_for_selected_params in 0.5.0 .. 0.6.1).
+KEEP_FP32_SELECTORS_05 = (
+    'vision_tower',
+    'multi_modal_projector',
+    'input_layernorm',
+    'post_attention_layernorm',
+    'model.norm',
+)
 
 # Safetensors metadata key under which save_checkpoint records the sizes weights cannot show
 # (head counts). LeRobot ignores safetensors metadata, so the file stays loadable there.
@@ -157,9 +166,10 @@ def expected_shapes(arch):
     return shapes
 
 
-def keeps_fp32(name):
-    """Whether LeRobot keeps this parameter in float32 under dtype bfloat16."""
-    return any(sel in name for sel in KEEP_FP32_SELECTORS)
+def keeps_fp32(name, numerics='0.4'):
+    """Whether LeRobot (0.4.4, or >= 0.5 for numerics '0.5') keeps this parameter in fp32."""
+    selectors = KEEP_FP32_SELECTORS if numerics == '0.4' else KEEP_FP32_SELECTORS_05
+    return any(sel in name for sel in selectors)
 
 
 def _shape(shapes, name):
@@ -179,45 +189,93 @@ def _count_layers(shapes, prefix):
     return len(indices)
 
 
-def infer_arch(shapes, hints=None):
+HINT_KEYS = ('num_heads', 'num_kv_heads', 'head_dim', 'vision_heads')
+
+
+def infer_arch(shapes, hints=None, variant='gemma_2b'):
     """
     Infer ArchConfig from weight shapes (name -> shape, names relative to LEROBOT_PREFIX).
 
-    `hints` (dict) supplies what shapes cannot show: `num_heads`, `num_kv_heads`, `head_dim`,
-    `vision_heads`. Without hints the PI0-FAST conventions apply: one KV head (both LeRobot
-    variants), so head_dim = k_proj rows; SigLIP head_dim 72 (so400m: 1152 = 16 x 72).
-    Raises ArchError naming the weight when something does not fit.
+    Every size but the head layout is read from the shapes. The head layout is never guessed:
+    it comes from `hints` (dict with any of HINT_KEYS; one of num_heads / num_kv_heads /
+    head_dim fixes the text layout, since q_proj rows = heads x head_dim and k_proj rows =
+    KV heads x head_dim), else from LeRobot's table for `variant` (config.json's
+    paligemma_variant, modeling_pi0_fast.get_gemma_config) when every text (resp. vision)
+    size of the weights matches that variant. Otherwise ArchError says what to pass.
     """
     hints = dict(hints or {})
+    unknown = sorted(set(hints) - set(HINT_KEYS))
+    if unknown:
+        raise ArchError(f'unknown architecture hints: {unknown}')
     vw, channels, patch, patch2 = _shape(shapes, VISION + 'embeddings.patch_embedding.weight')
     n_pos = _shape(shapes, VISION + 'embeddings.position_embedding.weight')[0]
     side = math.isqrt(n_pos)
     if channels != 3 or patch != patch2 or side * side != n_pos:
         raise ArchError(f'vision embeddings do not describe square RGB patches: patch '
                         f'{(vw, channels, patch, patch2)}, {n_pos} positions')
-    vision_mlp = _shape(shapes, VISION + 'encoder.layers.0.mlp.fc1.weight')[0]
     vocab, width = _shape(shapes, LM_HEAD)
     q_rows = _shape(shapes, LANGUAGE + 'layers.0.self_attn.q_proj.weight')[0]
     kv_rows = _shape(shapes, LANGUAGE + 'layers.0.self_attn.k_proj.weight')[0]
-    num_kv = hints.pop('num_kv_heads', 1)
-    head_dim = hints.pop('head_dim', kv_rows // num_kv)
-    num_heads = hints.pop('num_heads', q_rows // head_dim)
-    vision_heads = hints.pop('vision_heads', vw // 72 if vw % 72 == 0 else None)
-    if vision_heads is None:
-        raise ArchError(f'cannot infer the SigLIP head count for vision width {vw}: pass '
-                        f"hints={{'vision_heads': N}} (the checkpoint carries no "
-                        f'{ARCH_METADATA_KEY} metadata)')
-    if hints:
-        raise ArchError(f'unknown architecture hints: {sorted(hints)}')
-    arch = ArchConfig(
-        width=width, depth=_count_layers(shapes, LANGUAGE + 'layers.'),
-        mlp_dim=_shape(shapes, LANGUAGE + 'layers.0.mlp.gate_proj.weight')[0],
-        num_heads=num_heads, num_kv_heads=num_kv, head_dim=head_dim, vocab_size=vocab,
-        vision_width=vw, vision_depth=_count_layers(shapes, VISION + 'encoder.layers.'),
-        vision_mlp_dim=vision_mlp, vision_heads=vision_heads, patch_size=patch,
-        image_size=side * patch)
+    sizes = {
+        'width': width, 'depth': _count_layers(shapes, LANGUAGE + 'layers.'),
+        'mlp_dim': _shape(shapes, LANGUAGE + 'layers.0.mlp.gate_proj.weight')[0],
+        'vocab_size': vocab, 'vision_width': vw,
+        'vision_depth': _count_layers(shapes, VISION + 'encoder.layers.'),
+        'vision_mlp_dim': _shape(shapes, VISION + 'encoder.layers.0.mlp.fc1.weight')[0],
+        'patch_size': patch, 'image_size': side * patch}
+    base = VARIANTS.get(variant)
+    text = _text_layout(hints, q_rows, kv_rows, sizes, base, variant)
+    vision_heads = _vision_heads(hints, sizes, base, variant)
+    arch = ArchConfig(**sizes, **text, vision_heads=vision_heads)
     _check_divisible(arch, q_rows, kv_rows)
     return arch
+
+
+def _text_layout(hints, q_rows, kv_rows, sizes, base, variant):
+    """Heads / KV heads / head_dim from one hint, else from the matching variant; or refuse."""
+    if 'head_dim' in hints:
+        hd = hints['head_dim']
+    elif 'num_heads' in hints:
+        hd = q_rows // hints['num_heads'] if hints['num_heads'] > 0 else 0
+    elif 'num_kv_heads' in hints:
+        hd = kv_rows // hints['num_kv_heads'] if hints['num_kv_heads'] > 0 else 0
+    else:
+        measured = (sizes['width'], sizes['depth'], sizes['mlp_dim'], q_rows, kv_rows)
+        if base is not None and measured == (base.width, base.depth, base.mlp_dim,
+                                             base.num_heads * base.head_dim,
+                                             base.num_kv_heads * base.head_dim):
+            return {'num_heads': base.num_heads, 'num_kv_heads': base.num_kv_heads,
+                    'head_dim': base.head_dim}
+        raise ArchError(
+            f'the attention head layout cannot be determined: the weights have width '
+            f'{sizes["width"]}, {sizes["depth"]} layers, MLP {sizes["mlp_dim"]}, q_proj rows '
+            f'{q_rows}, k_proj rows {kv_rows}, which is not paligemma_variant {variant!r}'
+            f'{_variant_text(base)}; pass arch_hints with num_heads, num_kv_heads or head_dim')
+    if hd <= 0:
+        raise ArchError(f'architecture hints {hints} give no positive head_dim')
+    return {'num_heads': hints.get('num_heads', q_rows // hd),
+            'num_kv_heads': hints.get('num_kv_heads', kv_rows // hd), 'head_dim': hd}
+
+
+def _vision_heads(hints, sizes, base, variant):
+    if 'vision_heads' in hints:
+        return hints['vision_heads']
+    measured = (sizes['vision_width'], sizes['vision_depth'], sizes['vision_mlp_dim'])
+    if base is not None and measured == (base.vision_width, base.vision_depth,
+                                         base.vision_mlp_dim):
+        return base.vision_heads
+    raise ArchError(f'cannot infer the SigLIP head count for vision width '
+                    f'{sizes["vision_width"]} ({sizes["vision_depth"]} layers, MLP '
+                    f'{sizes["vision_mlp_dim"]}; paligemma_variant {variant!r} uses SigLIP '
+                    f"so400m): pass arch_hints={{'vision_heads': N}} (the checkpoint "
+                    f'carries no {ARCH_METADATA_KEY} metadata)')
+
+
+def _variant_text(base):
+    if base is None:
+        return ' (not a LeRobot variant)'
+    return (f' (width {base.width}, {base.depth} layers, MLP {base.mlp_dim}, {base.num_heads} '
+            f'heads x {base.head_dim}, {base.num_kv_heads} KV head(s))')
 
 
 def _check_divisible(arch, q_rows, kv_rows):

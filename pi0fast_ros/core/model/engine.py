@@ -102,18 +102,18 @@ class Pi0FastEngine:
 
     @classmethod
     def from_checkpoint(cls, path, *, dtype=None, device='cpu', arch_hints=None, progress=None,
-                        **engine_options):
+                        lerobot_version='auto', **engine_options):
         """Load a LeRobot pi0_fast directory (checkpoint.load_checkpoint) -> engine."""
         from ..checkpoint import load_checkpoint  # the checkpoint module imports this package
         ckpt = load_checkpoint(path, dtype=dtype, device=device, arch_hints=arch_hints,
-                               progress=progress)
+                               progress=progress, lerobot_version=lerobot_version)
         engine_options.setdefault('max_action_tokens', ckpt.config.max_action_tokens)
         return cls(ckpt.model, **engine_options)
 
     @torch.inference_mode()
     def sample_actions_fast_kv_cache(self, images, img_masks, tokens, masks,
                                      max_decoding_steps=None, temperature=0.0, *,
-                                     generator=None):
+                                     generator=None, end_marker_id=None):
         """
         Decode exactly like LeRobot 0.4.4 PI0FastPytorch (same method name, M:680-801).
 
@@ -123,13 +123,20 @@ class Pi0FastEngine:
         masks: [B, T] bool. The extra inference BOS is appended here, as LeRobot does.
         max_decoding_steps None -> max_action_tokens (256). Temperature 0 is greedy (first max
         on ties); > 0 samples softmax(logits / T) with torch.multinomial over the full
-        vocabulary (global RNG unless `generator`). Returns [B, max_decoding_steps] long: always
-        the full length, like LeRobot (no stop at '|').
+        vocabulary (global RNG unless `generator`). Returns [B, max_decoding_steps] long: by
+        default the full length, like LeRobot 0.4.4 (no stop at '|'). end_marker_id (the id of
+        '|', 235371 for PaliGemma): LeRobot 0.6.1's convention instead: greedy decoding stops
+        once every row has emitted it, and the columns after the stop are zeros (rows that
+        finished earlier keep their tokens up to the stop); sampling still runs to the end.
         """
         steps = self.max_action_tokens if max_decoding_steps is None else max_decoding_steps
-        result = self.generate(images, img_masks, tokens, masks, steps,
+        stop = end_marker_id if end_marker_id is not None and temperature == 0 else None
+        result = self.generate(images, img_masks, tokens, masks, steps, stop_token_id=stop,
                                temperature=temperature, generator=generator)
-        return result.tokens
+        out = result.tokens
+        if out.shape[1] < steps:
+            out = torch.cat([out, out.new_zeros(out.shape[0], steps - out.shape[1])], dim=1)
+        return out
 
     @torch.inference_mode()
     def generate(self, images, img_masks, tokens, masks, max_steps, *, stop_token_id=None,
@@ -222,7 +229,7 @@ class Pi0FastEngine:
             raise ValueError('allowed_token_ids must be non-empty, strictly ascending and '
                              f'within [0, {self.model.arch.vocab_size})')
         if self._restricted is None or self._restricted[0] != ids:
-            table = self.model.gemma.embed_tokens.weight
+            table = self.model.output_table
             ids_t = torch.tensor(ids, dtype=torch.long, device=table.device)
             self._restricted = (ids, ids_t, table.index_select(0, ids_t))
         return self._restricted

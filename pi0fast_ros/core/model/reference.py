@@ -135,12 +135,13 @@ def reference_generate(weights, arch, images, img_masks, tokens, masks, max_step
     """
     Greedy tokens [B, max_steps] by full recompute; inputs in LeRobot's conventions.
 
-    weights: {full LeRobot name: tensor} with lm_head.weight (e.g. init_random_weights or
-    checkpoint.lerobot_state_dict(model)).
+    weights: {full LeRobot name: tensor} with lm_head.weight, plus embed_tokens.weight for an
+    untied head (e.g. init_random_weights or checkpoint.lerobot_state_dict(model)).
     """
     b = tokens.shape[0]
     width = arch.width
-    embed = _w(weights, _P + 'lm_head.weight', dtype)
+    table = 'model.language_model.embed_tokens.weight'  # untied (LeRobot >= 0.5) if present
+    embed = _w(weights, _P + (table if _P + table in weights else 'lm_head.weight'), dtype)
     tokens = torch.cat([tokens, torch.full((b, 1), bos_token_id, dtype=tokens.dtype)], 1)
     masks = torch.cat([masks, torch.ones(b, 1, dtype=torch.bool)], 1)
     parts = [_vision(weights, arch, img, dtype) for img in images]
