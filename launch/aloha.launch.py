@@ -18,6 +18,7 @@ PI0-FAST on ALOHA (bimanual): policy_node + executor_node (+ fake_robot, rollout
   ros2 launch pi0fast_ros aloha.launch.py checkpoint:=/path/to/ckpt [fake_hardware:=true]
       [record:=true record_dir:=DIR] [instruction:='pick up the cube'] [device:=cuda]
       [lerobot_version:=auto|0.4|0.5] [namespace:=robot1] [config_file:=my_aloha.yaml]
+      [role:=all|robot|gpu]
 
 `ros2 launch pi0fast_ros aloha.launch.py --show-args` lists every argument. The nodes and their
 parameters come from pi0fast_ros/graph.py and config/aloha.yaml, shared with pi0fast-bringup.

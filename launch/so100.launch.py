@@ -18,6 +18,7 @@ PI0-FAST on an SO-100 / SO-101 arm: policy_node + executor_node (+ fake_robot, r
   ros2 launch pi0fast_ros so100.launch.py checkpoint:=/path/to/ckpt [fake_hardware:=true]
       [record:=true record_dir:=DIR] [instruction:='pick up the cube'] [device:=cuda]
       [lerobot_version:=auto|0.4|0.5] [namespace:=robot1] [config_file:=my_so100.yaml]
+      [role:=all|robot|gpu]
 
 `ros2 launch pi0fast_ros so100.launch.py --show-args` lists every argument. The nodes and their
 parameters come from pi0fast_ros/graph.py and config/so100.yaml, shared with pi0fast-bringup.

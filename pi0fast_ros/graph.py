@@ -32,6 +32,11 @@ POLICY_NODE = 'policy_node'
 EXECUTOR_NODE = 'executor_node'
 FAKE_ROBOT = 'fake_robot'
 RECORDER = 'rollout_recorder'
+# Split deployment: which side of the graph one host starts (README "Robot + GPU host").
+# robot: the nodes that must live beside the hardware (fake_robot, rollout_recorder,
+# executor_node); gpu: policy_node; all: both, on one host.
+ROLES = ('all', 'robot', 'gpu')
+GPU_SIDE = (POLICY_NODE,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +61,7 @@ class GraphOptions:
     namespace: str = ''
     log_level: str = 'info'
     stop_on_failure: bool = True
+    role: str = 'all'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,10 +108,18 @@ def graph_nodes(options):
         _set_if(recorder, 'extra_topics', [teleop] if teleop else [])
         nodes.append(NodeSpec(RECORDER, RECORDER, recorder))
     if teleop:
-        return nodes      # a demonstration: the person drives the arm, no policy or executor
+        # a demonstration: the person drives the arm, no policy or executor
+        return [s for s in nodes if _on_role(s, options.role)]
     nodes.append(NodeSpec(EXECUTOR_NODE, EXECUTOR_NODE, {}))
     nodes.append(NodeSpec(POLICY_NODE, POLICY_NODE, policy))
-    return nodes
+    return [spec for spec in nodes if _on_role(spec, options.role)]
+
+
+def _on_role(spec, role):
+    """Whether spec runs on a host of role (see ROLES)."""
+    if role not in ROLES:
+        raise ValueError(f'unknown role {role!r}; use one of {ROLES}')
+    return role == 'all' or (spec.name in GPU_SIDE) == (role == 'gpu')
 
 
 def overrides_yaml(spec):

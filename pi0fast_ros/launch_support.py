@@ -62,6 +62,8 @@ ARGUMENTS = (
     ('stop_on_failure', 'true', 'Shut the whole launch down, with its reason, when a node exits '
      'with an error of its own (it could not start: bad parameter, missing checkpoint; or it '
      'crashed). false: leave the other nodes running.'),
+    ('role', 'all', 'Which side of the graph this host starts: all, robot (fake_robot, '
+     'rollout_recorder, executor_node) or gpu (policy_node); see the README.'),
 )
 
 
@@ -91,7 +93,7 @@ def options_from_context(context):
         fake_hardware=parse_bool(value['fake_hardware']), record=parse_bool(value['record']),
         record_dir=value['record_dir'], teleop_topic=value['teleop_topic'],
         namespace=value['namespace'], log_level=value['log_level'],
-        stop_on_failure=parse_bool(value['stop_on_failure']))
+        stop_on_failure=parse_bool(value['stop_on_failure']), role=value['role'])
 
 
 def _nodes(context, *args, **kwargs):

@@ -72,7 +72,7 @@ def need_mounts():
 
 def recorder(spawn, tmp_path, wrapper=(), **params):
     params = {'output_dir': str(tmp_path / 'rollouts'), 'checkpoint': str(tmp_path),
-              'topics': ['joint_states', 'policy_node/instruction'],
+              'topics': ['joint_states', 'policy_node/active_instruction'],
               'recover_unfinished': False, **params}
     return spawn(MODULE, params=params, wrapper=wrapper)
 
@@ -163,7 +163,7 @@ def test_a_full_disk_is_said_once_the_bag_is_kept_and_stop_tells_the_truth(spawn
 def test_an_instruction_flood_opens_at_most_one_bag_per_min_rollout_s(spawn, probe, tmp_path):
     prepare_clients(probe)
     node = recorder(spawn, tmp_path, min_rollout_s=1.0)
-    pub = probe.publisher(String, 'policy_node/instruction', LATCHED)
+    pub = probe.publisher(String, 'policy_node/active_instruction', LATCHED)
     pub.publish(String(data='instruction 0'))
     assert node.wait_for_output("(instruction 'instruction 0')", 30), node.output()
     sent = ['instruction 0']
@@ -182,7 +182,8 @@ def test_an_instruction_flood_opens_at_most_one_bag_per_min_rollout_s(spawn, pro
     assert len(bags) <= flood_s / 1.0 + 2, (len(bags), flood_s)
     assert custom_data(bags[-1])['pi0fast.instruction'] == sent[-1]
     for bag in bags:
-        first = [m.data for topic, _, m in read_bag(bag) if topic == '/policy_node/instruction']
+        first = [m.data for topic, _, m in read_bag(bag)
+                 if topic == '/policy_node/active_instruction']
         assert first and first[0] == custom_data(bag)['pi0fast.instruction'], bag
 
 
@@ -192,14 +193,15 @@ def test_every_bag_begins_with_the_instruction_it_ran_under(spawn, probe, tmp_pa
     description = probe.publisher(String, 'robot_description', LATCHED)
     description.publish(String(data='<robot/>'))     # latched, published once before
     node = recorder(spawn, tmp_path, autostart=True,
-                    topics=['joint_states', 'policy_node/instruction', 'robot_description'])
+                    topics=['joint_states', 'policy_node/active_instruction', 'robot_description'])
     assert node.wait_for_output('rollout 1 recording', 30), node.output()
     assert node.wait_for_output('recording /robot_description', 30), node.output()
     # A policy node that comes up after the recorder (a new DDS participant) publishes its
     # instruction at once, before discovery has matched it with the recorder's subscriptions.
     late = Probe('late_policy')
     try:
-        late.publisher(String, 'policy_node/instruction', LATCHED).publish(String(data='wave'))
+        late.publisher(String, 'policy_node/active_instruction', LATCHED).publish(
+            String(data='wave'))
         assert node.wait_for_output("instruction 'wave'", 20), node.output()
         _two_rollouts(probe)
     finally:
@@ -209,7 +211,7 @@ def test_every_bag_begins_with_the_instruction_it_ran_under(spawn, probe, tmp_pa
     for bag in bags:
         messages = read_bag(bag)
         instructions = [m.data for topic, _, m in messages
-                        if topic == '/policy_node/instruction']
+                        if topic == '/policy_node/active_instruction']
         # Before: the first bag had no instruction message (1 of 4 demo bags).
         assert instructions == ['wave'], (bag, instructions)
         assert custom_data(bag)['pi0fast.instruction'] == 'wave'

@@ -136,6 +136,14 @@ class Entry:
     stamp_ns: int
     error: InputError = None
     value: object = None     # what the callback already extracted (e.g. joint positions)
+    # The policy host's clock when the message arrived (None: its stamp, i.e. one clock), and
+    # how much later than the quickest recent message it arrived (clock_skew.ClockOffset).
+    received_ns: int = None
+    late_ns: int = 0
+
+    def __post_init__(self):
+        if self.received_ns is None:
+            object.__setattr__(self, 'received_ns', self.stamp_ns)
 
 
 @dataclasses.dataclass(frozen=True)

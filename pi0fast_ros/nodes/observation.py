@@ -25,8 +25,9 @@ import time
 
 import numpy as np
 
+from .clock_skew import check_camera_age, check_joint_age
 from .image_conversion import ImageConversionError, is_compressed
-from .input_slots import BAD_IMAGE, check_age, InputError, JOINT_STATES, NO_MESSAGE
+from .input_slots import BAD_IMAGE, InputError, JOINT_STATES, NO_MESSAGE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,12 +95,18 @@ class ObservationBuilder:
             self._pool.shutdown(wait=True)
 
     def _entry(self, snapshot, name, now_ns, max_age_ns):
+        # Ages as clock_skew.py rules: the joint state by its receive time, cameras against
+        # the joint state's stamp (robot clock), never a robot stamp vs this host's clock.
         entry = snapshot.entries.get(name)
         if entry is None:
             raise InputError(NO_MESSAGE, name, 'no message received yet')
         if entry.error is not None:
             raise entry.error
-        check_age(name, entry.stamp_ns, now_ns, max_age_ns)
+        if name == JOINT_STATES:
+            check_joint_age(entry, now_ns, max_age_ns)
+        else:
+            check_camera_age(name, entry, self._entry(snapshot, JOINT_STATES, now_ns,
+                                                      max_age_ns), now_ns, max_age_ns)
         return entry
 
     def check(self, snapshot, now_ns, max_age_ns):

@@ -44,6 +44,7 @@ from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
 from .chunk_messages import chunk_info_message, chunk_info_values, chunk_message, overhead_ms
+from .clock_skew import ClockOffset
 from .common import make_status, run_node, StartupError
 from .image_conversion import check_image, ImageConversionError, ImageConverter
 from .inference_worker import InferenceWorker, PhasePriority
@@ -72,7 +73,7 @@ REQUEST_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
 ACTIVE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 LOG_THROTTLE_S = 2.0
-SKEW_WARN_S = 0.05   # joint states stamped further ahead than this mean a clock skew
+SKEW_WARN_S = 0.05   # joint states stamped further from this clock than this: clock skew
 INVALID_OBSERVATION = 'invalid_observation'
 
 
@@ -167,6 +168,7 @@ class PolicyNode(Node):
     def _setup_inputs(self, plan, converter):
         mapper = JointStateMapper(plan.state_names, self.config.ignore_extra_joints)
         self.slots = InputSlots([JOINT_STATES, *self.camera_inputs])
+        self.clock_offset = ClockOffset()
         self.builder = ObservationBuilder({s: s for s in self.camera_inputs}, self.masked,
                                           mapper, plan.state_transform, converter)
         self.create_subscription(JointState, 'joint_states', self._on_joint_state,
@@ -196,11 +198,13 @@ class PolicyNode(Node):
 
     # -- callbacks (short: store and return) ---------------------------------------------------
     def _on_joint_state(self, msg):
-        stamp = stamp_to_ns(msg.header.stamp)
+        stamp, received = stamp_to_ns(msg.header.stamp), self._now_ns()
+        late = self.clock_offset.observe(stamp, received)
         try:
-            entry = Entry(msg, stamp, value=self.builder.mapper.positions(msg))
+            entry = Entry(msg, stamp, value=self.builder.mapper.positions(msg),
+                          received_ns=received, late_ns=late)
         except InputError as err:
-            entry = Entry(msg, stamp, error=err)
+            entry = Entry(msg, stamp, error=err, received_ns=received, late_ns=late)
         self.slots.put(JOINT_STATES, entry)
 
     def _on_image(self, slot, msg):
@@ -209,7 +213,8 @@ class PolicyNode(Node):
             check_image(msg)
         except ImageConversionError as exc:
             error = InputError(BAD_IMAGE, slot, str(exc))
-        self.slots.put(slot, Entry(msg, stamp_to_ns(msg.header.stamp), error=error))
+        self.slots.put(slot, Entry(msg, stamp_to_ns(msg.header.stamp), error=error,
+                                   received_ns=self._now_ns()))
 
     def _on_instruction(self, msg):
         error = instruction_error(msg.data, self.config.max_instruction_chars)
@@ -345,10 +350,12 @@ class PolicyNode(Node):
         if why and attempts - succeeded:
             return DiagnosticStatus.WARN, f'{attempts - succeeded} of the last {attempts} ' \
                 f'inference attempts failed; last: {why}'
-        lead_s = (snapshot.entries[JOINT_STATES].stamp_ns - self._now_ns()) / 1e9
-        if lead_s > SKEW_WARN_S:
-            return DiagnosticStatus.WARN, f'running; joint_states stamped {lead_s:.3f} s ahead ' \
-                f'of this clock (clock skew?): the executor runs the chunks that much late'
+        offset = self.clock_offset.offset_ns
+        if offset is not None and abs(offset) / 1e9 > SKEW_WARN_S:
+            side = 'behind' if offset > 0 else 'ahead of'
+            return DiagnosticStatus.WARN, f'running; clock skew detected: joint_states ' \
+                f'stamped {abs(offset) / 1e9:.3f} s {side} this clock; inputs are judged by ' \
+                f'receive time and against the joint state stamp, chunks keep the robot clock'
         return DiagnosticStatus.OK, 'running'
 
     def _publish_diagnostics(self):
@@ -367,8 +374,10 @@ class PolicyNode(Node):
                   'horizon': self.policy.horizon, 'action_dim': self.policy.action_dim,
                   'masked_slots': ','.join(self.masked)}
         values.update(self.stats.summary())
+        offset = self.clock_offset.offset_ns
+        values['clock_offset_s'] = 'none' if offset is None else f'{offset / 1e9:.3f}'
         for name, entry in snapshot.entries.items():
-            age = f'{(now - entry.stamp_ns) / 1e9:.3f}' if entry else 'none'
+            age = f'{(now - entry.received_ns) / 1e9:.3f}' if entry else 'none'
             values[f'age_s.{name}'] = age
             values[f'received.{name}'] = snapshot.received[name]
         msg = DiagnosticArray()

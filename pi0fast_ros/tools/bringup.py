@@ -17,6 +17,7 @@ pi0fast-bringup: start the launch file's graph where `ros2 launch` is not availa
 
     pi0fast-bringup --config config/so100.yaml --fake-hardware --checkpoint CKPT \
         [--record DIR] [--duration 60] [--instruction 'pick up the cube'] [--namespace NS]
+        [--role all|robot|gpu]
 
 The nodes and their parameters come from pi0fast_ros/graph.py and the config file, exactly as
 launch/<embodiment>.launch.py starts them; each node runs as `python -m pi0fast_ros.nodes.<x>
@@ -39,7 +40,7 @@ import threading
 import time
 
 from ..graph import (EMBODIMENTS, ExitReason, failed_by_itself, graph_nodes, GraphOptions,
-                     ros_args, write_overrides)
+                     ROLES, ros_args, write_overrides)
 
 CLEAN_EXIT = (0, -signal.SIGINT, 130)
 
@@ -130,6 +131,8 @@ def _parse(argv):
                          'the fake robot plays a scripted leader there)')
     ap.add_argument('--namespace', default='', help='namespace of the whole graph')
     ap.add_argument('--log-level', default='info')
+    ap.add_argument('--role', default='all', choices=ROLES,
+                    help='start only the robot side or only the gpu side (policy_node)')
     ap.add_argument('--duration', type=float, default=0.0,
                     help='stop after this many seconds (0 = until Ctrl-C)')
     ap.add_argument('--keep-going', action='store_true',
@@ -157,7 +160,7 @@ def _options(args):
         instruction=args.instruction, fake_hardware=args.fake_hardware,
         record=args.record is not None, record_dir=args.record or '',
         teleop_topic=args.teleop_topic, namespace=args.namespace, log_level=args.log_level,
-        stop_on_failure=not args.keep_going)
+        stop_on_failure=not args.keep_going, role=args.role)
 
 
 def _wait(children, options, args, stop_event):

@@ -1,0 +1,200 @@
+# Copyright 2026 The pi0fast_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The split graph across two network namespaces: what the link costs the control loop.
+
+"robot" runs `pi0fast-bringup --role robot --fake-hardware --record`, "gpu" runs
+`pi0fast-bringup --role gpu` (test/netns.py builds the namespaces; needs root). Per
+configuration (cameras raw Image or JPEG CompressedImage; link rate limited by tbf, or not)
+it prints the bytes per second on the veth (each direction), the chunk delay p50/p99 (arrival
+at the robot minus the chunk's observation stamp, both robot clock: inference + transport),
+the fraction of control ticks held and the largest seam step over the chunks' own largest step
+(read back from the recorded rollout bag). "local" is the same graph in one namespace (no
+link). netem delay/loss is used when the kernel has it (--netem), else reported as absent.
+
+    sudo python benchmarks/bench_two_host.py [--duration 45] [--configs local,jpeg,raw,jpeg@20mbit]
+        [--checkpoint demo/so100_synthetic|scripted] [--config config/so100.yaml]
+        [--netem 'delay 5ms 2ms loss 1%']
+"""
+
+import argparse
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from pi0fast_ros.core.seams import seam_report
+from pi0fast_ros.recording.rollout import load_rollout
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'test'))
+import netns  # noqa: E402, I100  (test/netns.py)
+
+
+def write_config(base, transport, out_dir):
+    """Write the base config with the policy on raw or JPEG camera topics; return its path."""
+    doc = yaml.safe_load(pathlib.Path(base).read_text())
+    policy = doc['/**/policy_node']['ros__parameters']
+    topics = [t.removesuffix('/compressed') for t in policy['camera_topics']]
+    if transport == 'jpeg':
+        topics = [t + '/compressed' for t in topics]
+    policy['camera_topics'] = topics
+    policy['camera_transports'] = ['compressed' if transport == 'jpeg' else 'raw'] * len(topics)
+    path = pathlib.Path(out_dir) / f'{transport}.yaml'
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def start(bed, side, role, args, log_path):
+    log = open(log_path, 'wb')
+    cmd = [sys.executable, '-u', '-m', 'pi0fast_ros.tools.bringup', '--role', role, *args]
+    return bed.popen(side, cmd, env=bed.env(side), stdout=log, stderr=log,
+                     start_new_session=True), log
+
+
+def stop(proc_log):
+    proc, log = proc_log
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    log.close()
+
+
+def wait_text(path, text, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in path.read_text(errors='replace'):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def run_config(name, args, work):
+    """Run one configuration; return the figures (dict) or raise RuntimeError."""
+    transport, _, rate = name.partition('@')
+    local = transport == 'local'
+    config = write_config(args.config, 'jpeg' if local else transport, work)
+    common = ['--config', config, '--instruction', args.instruction]
+    checkpoint = args.checkpoint
+    if checkpoint == 'scripted':
+        from graph_checks import make_test_checkpoint     # test/graph_checks.py
+        checkpoint = make_test_checkpoint(work / 'checkpoint', config)
+    rollouts = work / f'rollouts_{name.replace("@", "_")}'
+    with netns.TwoHosts(f'b{abs(hash(name)) % 10000}') as bed:
+        if rate:
+            bed.limit_rate(rate)
+        netem = bool(args.netem) and bed.try_netem(*args.netem.split())
+        robot_args = common + ['--fake-hardware', '--record', rollouts]
+        if local:
+            robot_args += ['--checkpoint', checkpoint]
+        robot = start(bed, 'robot', 'all' if local else 'robot', robot_args, work / 'robot.log')
+        gpu = None if local else start(bed, 'gpu', 'gpu', common + ['--checkpoint', checkpoint],
+                                       work / 'gpu.log')
+        try:
+            if not wait_text(work / 'robot.log', 'action envelope:', 600):
+                raise RuntimeError(f'{name}: the policy never reached the executor')
+            time.sleep(3.0)                    # settle: the first chunks, the first blend
+            before, t0, wall0 = bed.link_bytes(), time.monotonic(), time.time_ns()
+            time.sleep(args.duration)
+            after, t1, wall1 = bed.link_bytes(), time.monotonic(), time.time_ns()
+        finally:
+            if gpu:
+                stop(gpu)
+            stop(robot)
+    figures = rollout_figures(rollouts, (wall0, wall1))
+    figures.update({k: (after[k] - before[k]) / (t1 - t0) for k in after})
+    figures['link'] = bed.qdisc if (rate or netem) else 'unlimited'
+    if args.netem and not netem:
+        figures['link'] += ' (netem not in this kernel)'
+    return figures
+
+
+def rollout_figures(rollouts, window_ns):
+    """Chunk delay, held fraction and seams of the one bag under rollouts, inside window_ns."""
+    (bag,) = [p for p in rollouts.iterdir() if p.is_dir()]
+    rollout = load_rollout(bag)
+    lo, hi = window_ns
+    chunks = [c for c in rollout.chunks if lo <= c.t_ns <= hi]
+    delays = np.array([c.delay_s for c in chunks])
+    ticks = rollout.ticks
+    live = (ticks.t_ns >= lo) & (ticks.t_ns <= hi)
+    states = np.array(ticks.state)
+    sent = live & ~np.isnan(ticks.command).any(axis=1) & (ticks.active_ns != 0)
+    held = float(np.mean(states[live] == 'holding')) if live.any() else float('nan')
+    if not chunks:       # the policy published nothing usable in the window: all held
+        return {'chunks': 0, 'delay_p50_ms': float('nan'), 'delay_p99_ms': float('nan'),
+                'held': held, 'seam_step': float('nan'), 'seam_ratio': float('nan'),
+                'seams': 0}
+    # the chunks' own largest per-tick step (chunk points are at the control rate here)
+    own = np.max([np.abs(np.diff(c.positions, axis=0)).max(axis=0) for c in chunks], axis=0)
+    blending = states[sent] == 'blending'
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[0, blending.astype(int), 0])))[::2]
+    report = seam_report(ticks.command[sent], ticks.active_ns[sent],
+                         max(1, int(runs.max()) if len(runs) else 1), own)
+    jumps = report.seam_jumps
+    worst = float(jumps.max()) if jumps.size else 0.0
+    moving = own > 0       # a joint the chunks never move has no step to compare with
+    ratio = float((jumps[:, moving] / own[moving]).max()) if jumps.size and moving.any() \
+        else float('nan')
+    return {'chunks': len(delays), 'delay_p50_ms': 1e3 * np.percentile(delays, 50),
+            'delay_p99_ms': 1e3 * np.percentile(delays, 99),
+            'held': held, 'seam_step': worst,
+            'seam_ratio': ratio, 'seams': len(report.seam_ticks)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--duration', type=float, default=45.0)
+    ap.add_argument('--configs', default='local,jpeg,raw,jpeg@20mbit')
+    ap.add_argument('--checkpoint', default=str(REPO / 'demo' / 'so100_synthetic'),
+                    help="checkpoint directory, or 'scripted': the tests' tiny scripted one "
+                    '(transport without the cost of a real model)')
+    ap.add_argument('--config', default=str(REPO / 'config' / 'so100.yaml'))
+    ap.add_argument('--instruction', default='pick up the cube')
+    ap.add_argument('--netem', default='', help="e.g. 'delay 5ms 2ms loss 1%%' (if the kernel "
+                    'has netem)')
+    args = ap.parse_args(argv)
+    reason = netns.unavailable_reason()
+    if reason:
+        sys.exit(f'bench_two_host: {reason}')
+    print('| config | link | robot->gpu MB/s | gpu->robot kB/s | chunks | delay p50 ms | '
+          'delay p99 ms | ticks held | largest seam step (x chunk step) |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for name in args.configs.split(','):
+        work = pathlib.Path(tempfile.mkdtemp(prefix='bench_two_host_'))
+        try:
+            f = run_config(name, args, work)
+        except (RuntimeError, ValueError) as exc:
+            print(f'| {name} | failed: {exc} (logs and bag kept in {work}) |', flush=True)
+            continue
+        shutil.rmtree(work, ignore_errors=True)
+        print(f"| {name} | {f['link']} | {f['robot_tx'] / 1e6:.2f} | {f['gpu_tx'] / 1e3:.1f} | "
+              f"{f['chunks']} | {f['delay_p50_ms']:.0f} | {f['delay_p99_ms']:.0f} | "
+              f"{100 * f['held']:.1f} % | {f['seam_step']:.2f} ({f['seam_ratio']:.2f}x, "
+              f"{f['seams']} seams) |",
+              flush=True)
+
+
+if __name__ == '__main__':
+    main()
