@@ -32,7 +32,7 @@ LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
 # After a fatal start-up error, the node stays up this long before it is destroyed: /rosout is
 # transient-local, so a subscriber that matches within the window (ros2 topic echo /rosout, a
 # log collector) still receives the FATAL line that says why.
-STARTUP_FAILURE_LINGER_S = 1.0
+STARTUP_FAILURE_LINGER_S = 2.0
 # How often the spin loop looks at the stop request when no callback is due.
 SPIN_WAKE_S = 0.1
 
