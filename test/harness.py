@@ -59,6 +59,19 @@ def write_params_file(path, params, node='/**/*'):
     return path
 
 
+def trajectory(stamp_ns, positions, names, rate):
+    """Return a chunk as the policy node publishes it: JointTrajectory, point i at i / rate."""
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+    msg = JointTrajectory(joint_names=list(names))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    for i, row in enumerate(positions):
+        point = JointTrajectoryPoint(positions=[float(v) for v in row])
+        point.time_from_start.sec, point.time_from_start.nanosec = divmod(
+            int(round(i / rate * 1e9)), 1_000_000_000)
+        msg.points.append(point)
+    return msg
+
+
 class NodeProcess:
     """One node (python -m <module>) in its own process, with its output in a log file."""
 

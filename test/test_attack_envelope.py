@@ -26,12 +26,12 @@ Attacks with finite garbage on the running nodes (issue 15, item 2), as separate
 """
 
 from diagnostic_msgs.msg import DiagnosticArray
-from harness import CONFIG_DIR, wait_for
+from harness import CONFIG_DIR, trajectory, wait_for
 import numpy as np
 from policy_node_feeder import CAMERAS, Feeder, JOINTS, node_params
 import pytest
 from sensor_msgs.msg import JointState
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 import yaml
 
 pytestmark = pytest.mark.ros
@@ -43,17 +43,6 @@ ALOHA = CONFIG_DIR / 'aloha.yaml'
 
 def shared(path):
     return yaml.safe_load(path.read_text())['/**']['ros__parameters']
-
-
-def trajectory(stamp_ns, positions, names, rate):
-    msg = JointTrajectory(joint_names=list(names))
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, NS)
-    for i, row in enumerate(positions):
-        point = JointTrajectoryPoint(positions=[float(v) for v in row])
-        point.time_from_start.sec, point.time_from_start.nanosec = divmod(
-            int(round(i / rate * NS)), NS)
-        msg.points.append(point)
-    return msg
 
 
 class ExecutorWatch:

@@ -19,14 +19,14 @@ Count-based assertions with generous timeouts; nothing asserts on wall-clock tim
 """
 
 from diagnostic_msgs.msg import DiagnosticArray
-from harness import CONFIG_DIR, wait_for
+from harness import CONFIG_DIR, trajectory as make_trajectory, wait_for
 import numpy as np
 from pi0fast_ros.core.adapter_chain import build_adapter_chain, load_adapter_spec
 import pytest
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 import yaml
 
 pytestmark = pytest.mark.ros
@@ -68,14 +68,7 @@ def command_of(status):
 
 
 def trajectory(stamp_ns, positions, names=NAMES, rate=50.0):
-    msg = JointTrajectory(joint_names=list(names))
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, NS)
-    for i, row in enumerate(positions):
-        point = JointTrajectoryPoint(positions=[float(v) for v in row])
-        point.time_from_start.sec, point.time_from_start.nanosec = divmod(
-            int(round(i / rate * NS)), NS)
-        msg.points.append(point)
-    return msg
+    return make_trajectory(stamp_ns, positions, names, rate)
 
 
 def connected(probe, msg_type, topic):
