@@ -197,3 +197,24 @@ def test_a_non_byte_level_tokenizer_is_rejected(saved, tmp_path):
     other.save(str(copy / 'tokenizer.json'))
     with pytest.raises(FastFormatError, match='decoder is Metaspace, expected ByteLevel'):
         FastActionTokenizer.from_pretrained(copy)
+
+
+@pytest.mark.parametrize('part, model, pre_tokenizer', [
+    ('model is WordPiece', lambda: models.WordPiece({'[UNK]': 0}, unk_token='[UNK]'),
+     lambda: pre_tokenizers.ByteLevel(add_prefix_space=False)),
+    ('model is Unigram', lambda: models.Unigram(), lambda: pre_tokenizers.ByteLevel()),
+    ('pre-tokenizer is Whitespace', lambda: models.BPE(), lambda: pre_tokenizers.Whitespace()),
+    ('pre-tokenizer is NoneType', lambda: models.BPE(), lambda: None),
+])
+def test_a_tokenizer_of_another_model_type_is_refused_at_load(saved, tmp_path, part, model,
+                                                              pre_tokenizer):
+    # Before: it loaded, and failed (or split the coefficients differently) at inference.
+    _, directory = saved
+    copy = FastActionTokenizer.from_pretrained(directory).save_pretrained(tmp_path / 'other')
+    other = Tokenizer(model())
+    if pre_tokenizer() is not None:
+        other.pre_tokenizer = pre_tokenizer()
+    other.decoder = decoders.ByteLevel()
+    other.save(str(copy / 'tokenizer.json'))
+    with pytest.raises(FastFormatError, match=part):
+        FastActionTokenizer.from_pretrained(copy)

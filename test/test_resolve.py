@@ -92,3 +92,12 @@ def test_offline_flag_blocks_downloads(tmp_path, monkeypatch):
                           'google/paligemma-3b-pt-224', 'tokenizer.json', ['tokenizer.json'])
     with pytest.raises(ResolveError, match='no such directory'):
         resolve_checkpoint(tmp_path / 'missing')
+
+
+def test_a_mistyped_relative_path_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    # Before: 'runs/ckpt_typo' looked like org/name and went to the hub (a download attempt).
+    monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path / 'hub'))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'runs' / 'ckpt').mkdir(parents=True)
+    with pytest.raises(ResolveError, match='mistyped local path, not a hub id'):
+        resolve_checkpoint('runs/ckpt_typo', allow_download=True)

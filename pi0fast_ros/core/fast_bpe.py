@@ -90,6 +90,15 @@ class ByteLevelBpe:
             raise FastFormatError(
                 f'tokenizer.json: decoder is {type(tokenizer.decoder).__name__}, expected '
                 'ByteLevel (the FAST format); other decoders are not supported')
+        # Any other model or pre-tokenizer would load and then fail, or split the coefficient
+        # string differently, only at the first inference.
+        for part, kind, value in (('model', models.BPE, tokenizer.model),
+                                  ('pre-tokenizer', pre_tokenizers.ByteLevel,
+                                   tokenizer.pre_tokenizer)):
+            if not isinstance(value, kind):
+                raise FastFormatError(
+                    f'tokenizer.json: {part} is {type(value).__name__}, expected '
+                    f'{kind.__name__} (the FAST format: a byte-level BPE)')
         # HF disables a stored truncation/padding at call time; so do we.
         tokenizer.no_truncation()
         tokenizer.no_padding()

@@ -136,6 +136,12 @@ def resolve_checkpoint(name_or_path, allow_download=True):
         snap = cached_snapshot(name_or_path, 'config.json')
         if snap is not None:
             return snap
+        if path.parent.is_dir():
+            # 'runs/ckpt' beside a local runs/: a mistyped path, not a hub id to download
+            raise ResolveError(
+                f'checkpoint {name_or_path}: no such directory; {path.parent}/ exists here, so '
+                'this is taken for a mistyped local path, not a hub id to download (a hub id '
+                'must not name a local directory)')
         if download_allowed(allow_download):
             return hub_download(name_or_path, ['*.json', '*.safetensors', 'fast_tokenizer/*',
                                                'text_tokenizer/*'])

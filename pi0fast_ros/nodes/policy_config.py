@@ -62,6 +62,7 @@ class PolicyNodeConfig:
     dtype: str
     engine_mode: str
     lerobot_version: str
+    allow_download: bool
     cameras: tuple
     state_joint_names: tuple
     ignore_extra_joints: bool
@@ -191,6 +192,10 @@ def _declare_paths(node):
             node, 'lerobot_version', 'auto', 'LeRobot semantics of the checkpoint: auto (from '
             'what the files prove; logged with the reason), 0.4 (0.4.x) or 0.5 (0.5.0 .. 0.6.x; '
             "needed for 0.5.0 checkpoints, whose files look like 0.4.4's).", **ro),
+        'allow_download': declare(
+            node, 'allow_download', False, 'Download a tokenizer that config.json names by hub '
+            'id when it is neither in the checkpoint nor in the HF cache (false: never reach '
+            'the network).', **ro),
     }
 
 

@@ -88,7 +88,8 @@ def load_policy(config, logger):
             max_decoding_steps=config.max_decoding_steps or None,
             stop_at_end_marker=config.stop_at_end_marker,
             engine_mode=None if config.engine_mode == 'auto' else config.engine_mode,
-            lerobot_version=config.lerobot_version, progress=_progress_logger(logger))
+            lerobot_version=config.lerobot_version, allow_download=config.allow_download,
+            progress=_progress_logger(logger))
     except Exception as exc:  # any load failure is fatal, with its reason
         raise StartupError(f'cannot load the policy from {config.checkpoint_path}: '
                            f'{type(exc).__name__}: {exc}') from exc
