@@ -16,6 +16,7 @@
 
 import signal
 import threading
+import time
 import traceback
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
@@ -29,10 +30,14 @@ LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
           'error': DiagnosticStatus.ERROR, 'stale': DiagnosticStatus.STALE}
 
 
-# After a fatal start-up error, the node stays up this long before it is destroyed: /rosout is
-# transient-local, so a subscriber that matches within the window (ros2 topic echo /rosout, a
-# log collector) still receives the FATAL line that says why.
-STARTUP_FAILURE_LINGER_S = 2.0
+# After a fatal start-up error, the node stays up before it is destroyed: /rosout is
+# transient-local, so a subscriber that matches meanwhile (ros2 topic echo /rosout, a log
+# collector) still receives the FATAL line that says why. It waits until a /rosout subscriber
+# is on the graph (then STARTUP_FAILURE_DELIVER_S for the delivery), at most
+# STARTUP_FAILURE_LINGER_S: DDS discovery of a new participant can take one announcement period
+# (~3 s) when its first announcements are missed.
+STARTUP_FAILURE_LINGER_S = 4.0
+STARTUP_FAILURE_DELIVER_S = 0.5
 # How often the spin loop looks at the stop request when no callback is due.
 SPIN_WAKE_S = 0.1
 
@@ -131,8 +136,22 @@ def _startup_ended(node, exc, signals):
     else:
         _logger(node).fatal(f'cannot start: {type(exc).__name__}: {exc}')
         traceback.print_exception(exc)
-    signals.stop.wait(STARTUP_FAILURE_LINGER_S)
+    _linger_for_rosout(node, signals.stop)
     return 1
+
+
+def _linger_for_rosout(node, stop):
+    """Stay up until /rosout has a subscriber to deliver the FATAL line to (bounded)."""
+    deadline = time.monotonic() + STARTUP_FAILURE_LINGER_S
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            seen = node.count_subscribers('/rosout') > 0
+        except Exception:  # noqa: B902 - no node (its construction failed early): just wait
+            seen = False
+        if seen:
+            stop.wait(min(STARTUP_FAILURE_DELIVER_S, max(0.0, deadline - time.monotonic())))
+            return
+        stop.wait(0.05)
 
 
 def _logger(node):
