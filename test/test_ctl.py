@@ -31,8 +31,6 @@ import subprocess
 from diagnostic_msgs.msg import DiagnosticArray
 from harness import CONFIG_DIR, REPO, wait_for
 import pytest
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from std_msgs.msg import String
 from test_graph_bringup import Bringup
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -68,10 +66,6 @@ def test_ctl_drives_policy_executor_and_recorder(probe, graph):
     ns, bringup, rollouts = graph
     info = probe.collect(DiagnosticArray, f'{ns}/policy_node/chunk_info')
     status = probe.collect(DiagnosticArray, f'{ns}/executor_node/status')
-    # What `ros2 topic pub` offers by default: reliable + volatile. ctl's publisher must match.
-    volatile = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.VOLATILE)
-    heard = probe.collect(String, f'{ns}/policy_node/instruction', qos=volatile)
     assert wait_for(lambda: any(_values(m).get('instruction') == 'wave' for m in info), 120), \
         bringup.output()[-4000:]
 
@@ -80,7 +74,9 @@ def test_ctl_drives_policy_executor_and_recorder(probe, graph):
     assert "now runs 'reach left'" in done.stdout
     assert wait_for(lambda: any(_values(m).get('instruction') == 'reach left' for m in info),
                     60), 'the policy never computed a chunk for the new instruction'
-    assert wait_for(lambda: any(m.data == 'reach left' for _, m in heard), 10)
+    # The policy subscribes reliable + volatile (what the ros2 CLI offers), so the chunk above
+    # proves ctl's publisher matches such a subscription. (A second volatile probe here raced
+    # DDS discovery: a volatile reader that matches late never gets the message.)
 
     done = ctl('--namespace', ns, 'enable', 'false')
     assert done.returncode == 0 and "message='disabled" in done.stdout, done.stderr
