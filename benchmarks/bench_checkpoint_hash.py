@@ -29,7 +29,7 @@ import pathlib
 import tempfile
 import time
 
-from pi0fast_ros.core.checkpoint_hash import BLOCK_BYTES, hash_weights
+from pi0fast_ros.core.policy.checkpoint_hash import BLOCK_BYTES, hash_weights
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PI0FAST_3B_BF16_GB = 5.9

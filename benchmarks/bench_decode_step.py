@@ -33,10 +33,10 @@ import os
 import time
 
 from bench_engine import CPU_ARCH, engine_run, growing_run, inputs
-from pi0fast_ros.core.checkpoint import build_model, init_random_weights
 from pi0fast_ros.core.model import Pi0FastEngine
 from pi0fast_ros.core.model.decode import step_exact
 from pi0fast_ros.core.model.perf import weight_stream_bound
+from pi0fast_ros.core.policy.checkpoint import build_model, init_random_weights
 import torch
 
 

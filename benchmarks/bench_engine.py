@@ -48,10 +48,11 @@ import os
 import statistics
 import time
 
-from pi0fast_ros.core.checkpoint import build_model, init_random_weights
-from pi0fast_ros.core.model import ArchConfig, generate_growing, Pi0FastEngine, VARIANTS
+from pi0fast_ros.core.model import ArchConfig, Pi0FastEngine, VARIANTS
 from pi0fast_ros.core.model.perf import weight_stream_bound
-from pi0fast_ros.core.model.reference import reference_generate
+from pi0fast_ros.core.policy.checkpoint import build_model, init_random_weights
+from pi0fast_ros.testing.growing_cache import generate_growing
+from pi0fast_ros.testing.reference_model import reference_generate
 import torch
 
 # Proportions of gemma_2b scaled down (the LM head is ~1/5 of the decode weights, head_dim 256,

@@ -31,7 +31,7 @@ import tempfile
 import time
 
 import numpy as np
-from pi0fast_ros.core.fast_tokenizer import FastActionTokenizer
+from pi0fast_ros.core.fast.tokenizer import FastActionTokenizer
 import scipy.fft
 import scipy.fftpack
 

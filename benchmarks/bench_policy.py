@@ -34,9 +34,9 @@ import tempfile
 import time
 
 import numpy as np
-from pi0fast_ros.core.images import prepare_images
-from pi0fast_ros.core.policy import Pi0FastPolicy
-from pi0fast_ros.core.random_checkpoint import make_random_checkpoint
+from pi0fast_ros.core.policy.facade import Pi0FastPolicy
+from pi0fast_ros.core.policy.images import prepare_images
+from pi0fast_ros.testing.random_checkpoint import make_random_checkpoint
 import torch
 import torch.nn.functional as F  # noqa: N812
 

@@ -49,10 +49,10 @@ import time
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-from pi0fast_ros.core.policy import Pi0FastPolicy
-from pi0fast_ros.core.random_checkpoint import make_random_checkpoint
-from pi0fast_ros.nodes.chunk_messages import chunk_message
+from pi0fast_ros.core.policy.facade import Pi0FastPolicy
 from pi0fast_ros.nodes.image_conversion import ImageConverter
+from pi0fast_ros.nodes.policy.chunk_messages import chunk_message
+from pi0fast_ros.testing.random_checkpoint import make_random_checkpoint
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
@@ -151,7 +151,7 @@ def start_node(checkpoint, compressed, log_path, threads, period, priority):
               + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0',
               f'torch_threads:={threads}', f'inference_period_s:={period}',
               f'realtime_priority:={priority}']
-    cmd = [sys.executable, '-m', 'pi0fast_ros.nodes.policy_node', '--ros-args']
+    cmd = [sys.executable, '-m', 'pi0fast_ros.nodes.policy.node', '--ros-args']
     for param in params:
         cmd += ['-p', param]
     log = open(log_path, 'wb')

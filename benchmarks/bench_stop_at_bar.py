@@ -34,9 +34,9 @@ import time
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # before torch loads (see scripts/env.sh)
 
 import numpy as np  # noqa: E402
-from pi0fast_ros.core import synthetic_task as task  # noqa: E402
-from pi0fast_ros.core.policy import Pi0FastPolicy  # noqa: E402
-from pi0fast_ros.core.training_data import FrameRenderer  # noqa: E402
+from pi0fast_ros.core.policy.facade import Pi0FastPolicy  # noqa: E402
+from pi0fast_ros.testing import synthetic_task as task  # noqa: E402
+from pi0fast_ros.testing.training_data import FrameRenderer  # noqa: E402
 import torch  # noqa: E402
 
 DEFAULT_CKPT = pathlib.Path(__file__).resolve().parents[1] / 'demo' / 'so100_synthetic'

@@ -39,8 +39,8 @@ import tempfile
 import time
 
 import numpy as np
-from pi0fast_ros.core.seams import seam_report
 from pi0fast_ros.recording.rollout import load_rollout
+from pi0fast_ros.testing.seams import seam_report
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

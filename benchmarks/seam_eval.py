@@ -36,9 +36,9 @@ import pathlib
 import sys
 
 import numpy as np
-from pi0fast_ros.core.chunks import NS
-from pi0fast_ros.core.executor import ExecutorConfig, ExecutorCore
-from pi0fast_ros.core.seams import seam_report
+from pi0fast_ros.core.control.chunks import NS
+from pi0fast_ros.core.control.executor import ExecutorConfig, ExecutorCore
+from pi0fast_ros.testing.seams import seam_report
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

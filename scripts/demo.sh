@@ -53,7 +53,7 @@ if [ ! -f "$CHECKPOINT/config.json" ]; then
   python - "$CHECKPOINT" <<'PY'
 import sys
 import numpy as np
-from pi0fast_ros.core.random_checkpoint import make_random_checkpoint
+from pi0fast_ros.testing.random_checkpoint import make_random_checkpoint
 # Made-up statistics in the middle of the SO-100 ranges, so the fixed chunk is a visible pose.
 stats = {k: {'mean': np.array([0.0, 10.0, 20.0, 20.0, 0.0, 50.0]), 'std': np.full(6, 25.0)}
          for k in ('action', 'observation.state')}

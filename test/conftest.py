@@ -16,7 +16,9 @@
 
 import importlib.util
 import os
+import pathlib
 import random
+import sys
 
 import pytest
 
@@ -26,13 +28,18 @@ os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ.setdefault('ROS_DOMAIN_ID', str(random.SystemRandom().randint(5, 100)))
 os.environ.setdefault('PYTHONUNBUFFERED', '1')
 
+# The tree: unit/ (no ROS needed), ros/ (rclpy, DDS, node processes), launch/ (launch_testing),
+# lint/ (flake8, pep257, copyright headers) and support/ (the helpers tests share; no test
+# module imports another).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / 'support'))
+
 HAVE_LAUNCH_TESTING = importlib.util.find_spec('launch_testing') is not None
 HAVE_RCLPY = importlib.util.find_spec('rclpy') is not None
 
 # launch_testing is not on PyPI: in the pip environment the launch tests cannot even be
 # imported. They run wherever ROS 2 is installed (the GitHub workflow); the same node graph is
 # exercised here by the multi-process tests. Only those files are left out.
-collect_ignore_glob = [] if HAVE_LAUNCH_TESTING else ['test_*launch*.py']
+collect_ignore_glob = [] if HAVE_LAUNCH_TESTING else ['launch/*.py']
 
 
 # Multi-process ROS tests depend on how 2 busy cores schedule several processes and DDS; one
@@ -58,7 +65,7 @@ def pytest_report_header(config):
 def pytest_terminal_summary(terminalreporter):
     if not HAVE_LAUNCH_TESTING:
         terminalreporter.write_line(
-            'launch tests (test/test_*launch*.py) SKIPPED: launch_testing is not importable in '
+            'launch tests (test/launch/) SKIPPED: launch_testing is not importable in '
             'this environment (it is not on PyPI). They run under a real ROS 2 installation, '
             'e.g. .github/workflows/ci.yml; the same graph is tested here by multi-process '
             'tests.', yellow=True)

@@ -22,8 +22,8 @@ executor for the action side, so one YAML section describes the embodiment for b
     chain = adapter_chain_from_parameters(node, action_joint_names)  # or build it directly
 """
 
-from pi0fast_ros.core.adapter_chain import ADAPTER_TYPES, AdapterSpecError
-from pi0fast_ros.core.adapter_chain import build_adapter_chain
+from pi0fast_ros.core.control.adapter_chain import ADAPTER_TYPES, AdapterSpecError
+from pi0fast_ros.core.control.adapter_chain import build_adapter_chain
 from pi0fast_ros.nodes.common import declare, declare_optional, StartupError
 from rclpy.parameter import Parameter
 

@@ -17,7 +17,7 @@ The actions of a LeRobot v3.0 dataset, per episode, normalized as a checkpoint t
 
 A checkpoint trained on the dataset takes its normalizer statistics from meta/stats.json, and
 pi0_fast normalizes ACTION with MEAN_STD (lerobot_config.py); the same FeatureNormalizer the
-runtime uses (core/normalize.py) applies them here, so the tokenizer sees the values the
+runtime uses (core/policy/normalize.py) applies them here, so the tokenizer sees the values the
 trained policy will emit. Episodes come back whole ([T_i, D]); windowing at the horizon is the
 caller's (pi0fast-fit-tokenizer --horizon).
 """
@@ -44,7 +44,7 @@ def episode_actions(root, mode='MEAN_STD', key='action'):
     import pyarrow.parquet as pq
     import torch
 
-    from ..core.normalize import FeatureNormalizer, NormalizerError
+    from ..core.policy.normalize import FeatureNormalizer, NormalizerError
     root = pathlib.Path(root)
     info = json.loads((root / INFO_PATH).read_text())
     if key not in info.get('features', {}):

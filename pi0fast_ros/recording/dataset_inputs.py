@@ -37,7 +37,7 @@ from rosbags.highlevel import AnyReader
 from .bag_writer import TYPESTORE
 from .dataset_frames import sort_stream, Stream
 from .rollout import IMAGE_TYPES, stamp_ns
-from ..core.adapter_chain import build_adapter_chain, load_adapter_spec
+from ..core.control.adapter_chain import build_adapter_chain, load_adapter_spec
 
 IMAGE_PREFIX = 'observation.images.'
 

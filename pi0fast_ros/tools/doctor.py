@@ -167,7 +167,7 @@ def progress_printer():
 
 def run(args):
     """Everything but the output -> (report dict, exit status)."""
-    from ..core.policy import Pi0FastPolicy
+    from ..core.policy.facade import Pi0FastPolicy
     device = torch.device(args.device)
     settings = read_settings(args.config)
     report = {'checkpoint': args.checkpoint, 'device': str(device), 'settings': settings,

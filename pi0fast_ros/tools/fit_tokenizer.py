@@ -34,7 +34,7 @@ import sys
 import time
 
 import numpy as np
-from pi0fast_ros.core.fast_tokenizer import FastActionTokenizer, FastTokenizerError
+from pi0fast_ros.core.fast.tokenizer import FastActionTokenizer, FastTokenizerError
 from pi0fast_ros.recording.dataset_actions import DatasetActionsError, episode_actions
 from pi0fast_ros.recording.dataset_actions import is_dataset
 

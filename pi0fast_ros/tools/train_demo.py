@@ -17,7 +17,7 @@ pi0fast-train-demo: train the tiny demo PI0-FAST on the synthetic SO-100 task (C
 
     pi0fast-train-demo --out demo/so100_synthetic
 
-writes a LeRobot-format pi0_fast checkpoint directory (see core/demo_training.py) plus
+writes a LeRobot-format pi0_fast checkpoint directory (see testing/demo_training.py) plus
 training_summary.json (recipe, timings, loss curve) and a README.md with the exact command.
 Deterministic for a given seed and thread count.
 """
@@ -55,7 +55,7 @@ def _readme(out, command, summary):
     text = f"""# Demo checkpoint: tiny PI0-FAST on the synthetic SO-100 task
 
 A LeRobot 0.4.4 `pi0_fast` checkpoint directory trained from scratch by
-`pi0fast-train-demo` on demonstrations of `pi0fast_ros.core.synthetic_task`
+`pi0fast-train-demo` on demonstrations of `pi0fast_ros.testing.synthetic_task`
 (instructions: "go home", "reach left", "reach right", "wave"; SO-100 joints in LeRobot units,
 -100..100 and gripper 0..100; 30 Hz, 1 s chunks). It drives the fake robot of
 `config/so100.yaml`; it knows nothing about a real arm.
@@ -82,7 +82,7 @@ def main(argv=None):
     # before torch loads, hence the imports below.
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     import torch
-    from pi0fast_ros.core.demo_training import DemoRecipe, train_demo_checkpoint
+    from pi0fast_ros.testing.demo_training import DemoRecipe, train_demo_checkpoint
 
     args = _parser(DemoRecipe()).parse_args(argv)
     out = pathlib.Path(args.out)

@@ -15,16 +15,16 @@
 """
 PaliGemma (SigLIP + Gemma) with LeRobot 0.4.4's patched numerics, and its decoders.
 
-- `PaliGemma` (paligemma.py): the network; weights come from core/checkpoint.py.
+- `PaliGemma` (paligemma.py): the network; weights come from core/policy/checkpoint.py.
 - `Pi0FastEngine` (engine.py): static-KV-cache generation, LeRobot's token-level API.
-- `generate_growing` (growing.py): LeRobot's growing-cache loop (benchmark baseline).
-- `reference_generate` (reference.py): slow full-recompute oracle for tests.
+
+The slow baselines that tests and benchmarks compare against (LeRobot's growing-cache loop and
+a full-recompute oracle) live in `pi0fast_ros.testing`, not here: they never run on a robot.
 """
 
 from .config import ArchConfig, ArchError, infer_arch, TINY, VARIANTS
 from .engine import GenerateResult, Pi0FastEngine
-from .growing import generate_growing
 from .paligemma import PaliGemma
 
 __all__ = ['ArchConfig', 'ArchError', 'GenerateResult', 'PaliGemma', 'Pi0FastEngine', 'TINY',
-           'VARIANTS', 'generate_growing', 'infer_arch']
+           'VARIANTS', 'infer_arch']

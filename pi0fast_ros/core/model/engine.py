@@ -104,7 +104,8 @@ class Pi0FastEngine:
     def from_checkpoint(cls, path, *, dtype=None, device='cpu', arch_hints=None, progress=None,
                         lerobot_version='auto', **engine_options):
         """Load a LeRobot pi0_fast directory (checkpoint.load_checkpoint) -> engine."""
-        from ..checkpoint import load_checkpoint  # the checkpoint module imports this package
+        # Imported here: the checkpoint module imports this package.
+        from ..policy.checkpoint import load_checkpoint
         ckpt = load_checkpoint(path, dtype=dtype, device=device, arch_hints=arch_hints,
                                progress=progress, lerobot_version=lerobot_version)
         engine_options.setdefault('max_action_tokens', ckpt.config.max_action_tokens)
