@@ -171,7 +171,7 @@ def baseline_ms(checkpoint, payloads, width, height, threads, rounds=100):
     for _ in range(rounds):
         start, start_cpu = time.perf_counter(), time.thread_time()
         images = {slot: converter.to_rgb(m) for slot, m in zip(policy.camera_slots, msgs)}
-        policy.preprocess(images, state, 'pick up the cube')
+        policy.prepare(images, state, 'pick up the cube')
         chunk_message(0, JOINTS, actions, 30.0)
         times.append((time.perf_counter() - start) * 1e3)
         cpu.append((time.thread_time() - start_cpu) * 1e3)

@@ -103,12 +103,12 @@ def check_modes(policy, prepared, steps):
 def measure(policy, runs, tokens):
     """Chunks of `tokens` tokens (no stop) on the production path: per-stage p50/p99 (ms)."""
     obs, device, engine = synthetic_observation(policy), policy.device, policy.engine
-    first = engine.generate(*engine_inputs(policy.preprocess(*obs)), tokens)  # untimed
+    first = engine.generate(*engine_inputs(policy.prepare(*obs)), tokens)  # untimed
     never = _absent_token(engine.model.arch.vocab_size, first.tokens)
     rows, stop_rows = [], []
     for _ in range(runs):
         t0 = sync_now(device)
-        prepared = policy.preprocess(*obs)
+        prepared = policy.prepare(*obs)
         pre_ms = (sync_now(device) - t0) * 1e3
         gen = engine.generate(*engine_inputs(prepared), tokens)
         # The same with a stop id that never comes: only the per-token check for it differs.
@@ -181,7 +181,7 @@ def run(args):
                        .num_parameters() / 1e6, 'horizon': policy.horizon,
                        'action_dim': policy.action_dim, 'cameras': list(policy.camera_slots)}
     print('  self-checking every engine mode against exact ...', file=sys.stderr, flush=True)
-    prepared = policy.preprocess(*synthetic_observation(policy))
+    prepared = policy.prepare(*synthetic_observation(policy))
     report['self_check'] = check_modes(policy, prepared, args.tokens)
     policy.warmup(iterations=0)          # the node's own check of its production path
     report['engine_path'] = policy.engine_path

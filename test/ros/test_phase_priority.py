@@ -16,8 +16,8 @@
 The policy node's realtime_priority: SCHED_FIFO for the per-chunk work around the model only.
 
 PhasePriority switches the calling thread; the worker raises it for the input conversion and
-the preprocessing and lowers it before the model (Pi0FastPolicy.after_preprocess) and after
-publishing. The scheduling class of a thread is read back from the kernel.
+the policy's prepare(), lowers it before the policy's run() (the model) and after publishing.
+The scheduling class of a thread is read back from the kernel.
 """
 
 import os
@@ -94,20 +94,23 @@ def test_refused_priority_says_why_and_does_nothing():
 
 
 class PolicyRecordingScheduling(ScriptedPolicy):
-    """A ScriptedPolicy that notes the scheduling class its infer() runs under."""
+    """A ScriptedPolicy that notes the scheduling class its prepare() and run() run under."""
 
     def __init__(self):
         super().__init__()
-        self.infer_policies = []
+        self.phases = []
 
-    def infer(self, images, state, instruction):
-        self.infer_policies.append(_policy_of())
-        return super().infer(images, state, instruction)
+    def prepare(self, images, state, instruction):
+        self.phases.append(('prepare', _policy_of()))
+        return super().prepare(images, state, instruction)
+
+    def run(self, prepared):
+        self.phases.append(('run', _policy_of()))
+        return super().run(prepared)
 
 
 @needs_fifo
 def test_worker_raises_for_its_own_work_and_is_normal_between_chunks(rig_factory):  # noqa: F811
-    # ScriptedPolicy has no after_preprocess, so its whole infer() runs raised.
     policy = PolicyRecordingScheduling()
     rig = rig_factory(policy, priority=PhasePriority(9))
     published_under = []
@@ -117,7 +120,7 @@ def test_worker_raises_for_its_own_work_and_is_normal_between_chunks(rig_factory
     rig.joints(5 * SEC)
     rig.worker.start()
     rig.wait('publish', 1)
-    assert policy.infer_policies[0] == os.SCHED_FIFO
+    assert policy.phases[:2] == [('prepare', os.SCHED_FIFO), ('run', os.SCHED_OTHER)]
     assert published_under[0] == os.SCHED_FIFO
     # Idle, waiting for the next joint state: back to normal scheduling.
     worker_id = rig.worker._thread.native_id
@@ -131,7 +134,7 @@ def tiny_policy(tmp_path_factory):
     return Pi0FastPolicy.from_pretrained(str(path))
 
 
-def test_after_preprocess_runs_once_between_preprocessing_and_the_model(tiny_policy):
+def test_prepare_runs_no_model_and_run_runs_it_once(tiny_policy):
     calls = []
     generate = tiny_policy.engine.generate
 
@@ -139,16 +142,21 @@ def test_after_preprocess_runs_once_between_preprocessing_and_the_model(tiny_pol
         calls.append('model')
         return generate(*args, **kwargs)
     tiny_policy.engine.generate = watched_generate
-    tiny_policy.after_preprocess = lambda: calls.append('after_preprocess')
     try:
         image = {'front': np.zeros((48, 64, 3), np.uint8)}
-        result = tiny_policy.infer(image, np.zeros(3, np.float32), 'pick')
+        prepared = tiny_policy.prepare(image, np.zeros(3, np.float32), 'pick')
+        assert calls == []
+        result = tiny_policy.run(prepared)
         assert result.ok
-        assert calls == ['after_preprocess', 'model']
-        # An observation the facade refuses never reaches the hook (nor the model).
+        assert calls == ['model']
+        # infer() is the two phases in one call: the same chunk (greedy).
+        again = tiny_policy.infer(image, np.zeros(3, np.float32), 'pick')
+        assert calls == ['model', 'model']
+        np.testing.assert_array_equal(again.tokens, result.tokens)
+        np.testing.assert_array_equal(again.actions, result.actions)
+        # An observation the facade refuses is refused by prepare(): no model.
         with pytest.raises(InvalidObservationError):
-            tiny_policy.infer(image, np.full(3, np.nan, np.float32), 'pick')
-        assert calls == ['after_preprocess', 'model']
+            tiny_policy.prepare(image, np.full(3, np.nan, np.float32), 'pick')
+        assert calls == ['model', 'model']
     finally:
-        tiny_policy.after_preprocess = None
         del tiny_policy.engine.generate

@@ -34,7 +34,11 @@ TIMEOUT = 30.0
 
 
 class ScriptedPolicy:
-    """Records its calls; `gate` (when set up) holds each inference open until released."""
+    """
+    Records its calls; `gate` (when set up) holds each inference open until released.
+
+    Pi0FastPolicy's two phases: prepare() only hands the observation on; run() is the inference.
+    """
 
     def __init__(self, ok=True, gated=False, fail_with=None):
         self.ok, self.fail_with = ok, fail_with
@@ -44,7 +48,11 @@ class ScriptedPolicy:
         self.max_in_flight = 0
         self._lock = threading.Lock()
 
-    def infer(self, images, state, instruction):
+    def prepare(self, images, state, instruction):
+        return types.SimpleNamespace(images=images, state=state, instruction=instruction)
+
+    def run(self, prepared):
+        instruction, state, images = prepared.instruction, prepared.state, prepared.images
         with self._lock:
             self.calls.append((instruction, state.copy(), images[CAM].shape))
             self.in_flight += 1

@@ -167,8 +167,8 @@ def test_relative_state_shorter_than_actions_is_refused(tmp_path):
 def test_token_api_0_6_1_stop_convention(tmp_path):
     path = make_random_checkpoint(tmp_path, seed=3, scripted=True, lerobot_version='0.6')
     policy = Pi0FastPolicy.from_pretrained(path, engine_mode='exact')
-    prepared = policy.preprocess({'top': torch.zeros(224, 224, 3, dtype=torch.uint8)},
-                                 torch.zeros(6), 'go')
+    prepared = policy.prepare({'top': torch.zeros(224, 224, 3, dtype=torch.uint8)},
+                              torch.zeros(6), 'go')
     args = (prepared.images, prepared.img_masks, prepared.tokens, prepared.masks, 64)
     bar = policy.text_tokenizer.end_marker_id
     full = policy.engine.sample_actions_fast_kv_cache(*args)

@@ -67,7 +67,7 @@ def test_0_4_4_auto_pads_the_state_and_the_image_with_minus_3(tmp_path):
     policy = Pi0FastPolicy.from_pretrained(path)
     assert policy.semantics.version == '0.4' and policy.relative is None
     assert 'nothing in the files proves' in policy.semantics.reason
-    prepared = policy.preprocess(_frames(), STATE, INSTRUCTION)
+    prepared = policy.prepare(_frames(), STATE, INSTRUCTION)
     bins = list(_expected_bins(path, STATE)) + [128] * 26
     assert prepared.prompt == f'Task: {INSTRUCTION}, State: {" ".join(map(str, bins))};\n'
     assert prepared.images[0][0, :, 0, 0].tolist() == [-3.0] * 3  # 96x128 -> padded rows
@@ -84,13 +84,13 @@ def test_0_5_0_needs_the_explicit_choice(tmp_path, caplog):
     policy = Pi0FastPolicy.from_pretrained(path, lerobot_version='0.5')
     assert policy.semantics.version == '0.5'
     assert 'lerobot_version 0.5 was asked for' in policy.semantics.describe()
-    prepared = policy.preprocess(_frames(), STATE, INSTRUCTION)
+    prepared = policy.prepare(_frames(), STATE, INSTRUCTION)
     bins = ' '.join(map(str, _expected_bins(path, STATE)))  # only the 6 real dims
     assert prepared.prompt == f'Task: {INSTRUCTION}, State: {bins};\n'
     top = prepared.images[0][0]
     assert top[:, 0, 0].tolist() == [-1.0] * 3 and top[:, -1, -1].tolist() == [-1.0] * 3
     inside = prepared.images[0][0, :, 112, 112]
-    old = Pi0FastPolicy.from_pretrained(path).preprocess(_frames(), STATE, INSTRUCTION)
+    old = Pi0FastPolicy.from_pretrained(path).prepare(_frames(), STATE, INSTRUCTION)
     assert torch.equal(inside, old.images[0][0, :, 112, 112])  # interior pixels unchanged
     result = policy.infer(_frames(), STATE, INSTRUCTION)
     assert result.ok

@@ -79,7 +79,7 @@ def test_facade_produces_the_scripted_chunk(policy, scripted_dir, expected):
 
 def test_prompt_holds_the_binned_state(policy, scripted_dir):
     state = state_at_mean(scripted_dir)  # normalizes to exactly 0 -> bin 128
-    prepared = policy.preprocess(frames(), state, '  pick_up the\ncube ')
+    prepared = policy.prepare(frames(), state, '  pick_up the\ncube ')
     assert prepared.prompt == 'Task: pick up the cube, State: ' + ' '.join(['128'] * 32) + ';\n'
     ids = policy.text_tokenizer.encode(prepared.prompt)
     assert prepared.tokens.shape == (1, 200) and prepared.tokens.dtype == torch.int64
@@ -101,8 +101,8 @@ def test_repeatable_and_stop_at_end_marker_is_exact(policy, scripted_dir):
 
 def test_missing_camera_shifts_order_and_is_masked(policy, scripted_dir):
     obs = frames(2)
-    prepared = policy.preprocess({'top': None, 'wrist': obs['observation.images.wrist']},
-                                 state_at_mean(scripted_dir), INSTRUCTION)
+    prepared = policy.prepare({'top': None, 'wrist': obs['observation.images.wrist']},
+                              state_at_mean(scripted_dir), INSTRUCTION)
     assert [m.item() for m in prepared.img_masks] == [True, False]
     assert torch.equal(prepared.images[0], to_model_image(obs['observation.images.wrist']))
     assert (prepared.images[1] == -1).all()

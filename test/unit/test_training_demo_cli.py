@@ -75,6 +75,6 @@ def test_prompts_of_every_instruction_fit(trained):
     policy = Pi0FastPolicy.from_pretrained(trained)
     state = np.full(6, 100.0, np.float32)   # three-digit bins everywhere
     for instruction in task.INSTRUCTIONS:
-        prepared = policy.preprocess({'front': np.zeros((240, 320, 3), np.uint8)}, state,
-                                     instruction)
+        prepared = policy.prepare({'front': np.zeros((240, 320, 3), np.uint8)}, state,
+                                  instruction)
         assert int(prepared.masks.sum()) < 64

@@ -16,13 +16,15 @@
 The policy pipeline, observation in and action chunk out.
 
 Checkpoint and LeRobot config, prompt, images, normalization, detokenization, and the
-facade (`Pi0FastPolicy`).
+facade (`Pi0FastPolicy`, its settings `PolicyOptions`).
 """
 
 _EXPORTS = {
     'InvalidObservationError': '.facade',
     'Pi0FastPolicy': '.facade',
+    'PolicyOptions': '.options',
     'PolicyResult': '.facade',
+    'PreparedInput': '.facade',
 }
 __all__ = sorted(_EXPORTS)
 

@@ -23,6 +23,8 @@ decoding is the engine's (stop at "|" by default), and the chunk is detokenized
 checkpoint (LeRobot >= 0.5.1), made absolute by adding the state the chunk was computed from
 (relative_actions.py). Bad input raises InvalidObservationError; a chunk that cannot be decoded
 comes back with ok False and a specific status, never as zeros or the mean pose.
+Two phases: prepare() (checks and preprocessing) and run() (the model and detokenization);
+infer() is run(prepare(...)). The settings are a PolicyOptions (options.py).
 """
 
 import dataclasses
@@ -36,12 +38,13 @@ from .checkpoint import load_checkpoint
 from .detokenize import ActionDecoder, STATUS_NON_FINITE
 from .images import ImageError, prepare_images
 from .normalize import load_normalizers, NormalizerError, POSTPROCESSOR, PREPROCESSOR
+from .options import PolicyOptions
 from .prompt import build_prompt, discretize_state
 from .resolve import resolve_checkpoint, resolve_component
 from .text_tokenizer import TextTokenizer
 from ..fast.tokenizer import FastActionTokenizer
 from ..model.device import check_device
-from ..model.engine import Pi0FastEngine
+from ..model.engine import decoding_budget, Pi0FastEngine, resolve_mode
 from ..model.selfcheck import describe as describe_engine, verify as verify_engine
 
 _log = logging.getLogger(__name__)
@@ -78,7 +81,7 @@ class PolicyResult:
 
 @dataclasses.dataclass
 class PreparedInput:
-    """Model inputs in LeRobot's tensor conventions (see Pi0FastEngine.generate)."""
+    """prepare()'s result: model inputs as Pi0FastEngine.generate takes them, and the state."""
 
     images: list                # per slot, present first: [1, 3, 224, 224] fp32
     img_masks: list             # per slot: [1] bool
@@ -86,6 +89,8 @@ class PreparedInput:
     masks: torch.Tensor         # [1, max_length] bool
     prompt: str
     state_bins: np.ndarray      # int64 [max(state_dim, max_state_dim)]
+    state: np.ndarray           # float32 [state_dim]: the checked state, in policy units
+    preprocess_ms: float        # how long prepare() took
 
 
 class Pi0FastPolicy:
@@ -96,49 +101,45 @@ class Pi0FastPolicy:
     slots), state_dim, action_dim, horizon (= n_action_steps, rows of a chunk), chunk_size,
     device, dtype, config (the engine's validated Pi0FastConfig), text_tokenizer,
     fast_tokenizer, engine, semantics (lerobot_versions.Semantics), relative
-    (relative_actions.RelativeActions or None). after_preprocess: None, or a callable that
-    infer() calls between preprocessing and the model (the policy node lowers its thread
-    priority there).
+    (relative_actions.RelativeActions or None), options (the PolicyOptions it was built
+    with), max_decoding_steps (the token budget those options resolve to).
     """
 
-    def __init__(self, checkpoint, text_tokenizer, fast_tokenizer, *, max_decoding_steps=None,
-                 stop_at_end_marker=True, detokenize='strict', require_end_marker=None,
-                 temperature=None, seed=None, constrained=False, engine_mode=None):
+    def __init__(self, checkpoint, text_tokenizer, fast_tokenizer, options=None):
+        options = self.options = options or PolicyOptions()
         cfg = self.config = checkpoint.config
         self.path, self.dtype = checkpoint.path, checkpoint.dtype
         self.semantics, self.relative = checkpoint.semantics, checkpoint.relative
         self.device = next(checkpoint.model.parameters()).device
         self.text_tokenizer, self.fast_tokenizer = text_tokenizer, fast_tokenizer
-        self.after_preprocess = None
         text_tokenizer.check_fast_vocab(fast_tokenizer.vocab_size)
         self.image_keys = list(cfg.camera_keys)
         self.camera_slots = [k for k in self.image_keys if not k.startswith(EMPTY_CAMERA)]
         self.state_dim, self.action_dim = cfg.state_dim, cfg.action_dim
         self.horizon, self.chunk_size = cfg.n_action_steps, cfg.chunk_size
-        self.max_decoding_steps = int(max_decoding_steps or cfg.max_decoding_steps)
-        self.stop_at_end_marker = stop_at_end_marker
-        self.temperature = cfg.temperature if temperature is None else float(temperature)
+        self.max_decoding_steps = decoding_budget(options.max_decoding_steps,
+                                                  cfg.max_decoding_steps)
+        self.stop_at_end_marker = options.stop_at_end_marker
+        self.temperature = (cfg.temperature if options.temperature is None
+                            else float(options.temperature))
         self._generator = None
-        if seed is not None:
-            self._generator = torch.Generator(self.device).manual_seed(int(seed))
+        if options.seed is not None:
+            self._generator = torch.Generator(self.device).manual_seed(int(options.seed))
         self._load_processing(checkpoint.path)
-        # On CPU the robot runs the compacted prefix (bench_engine.py: prefill 1.5-2x, 40-token
-        # chunks 1.2-1.35x faster than 'exact'; fp32 tokens equal exact's, bf16 may drift after
-        # tens of steps); on CUDA the engine default ('static', also compacted).
-        # engine_mode='exact' gives LeRobot's bits.
-        if engine_mode is None and self.device.type == 'cpu':
-            engine_mode = 'compact'
         self.engine = Pi0FastEngine(checkpoint.model, bos_token_id=text_tokenizer.bos_id,
-                                    max_action_tokens=cfg.max_action_tokens, mode=engine_mode)
+                                    max_action_tokens=cfg.max_action_tokens,
+                                    mode=resolve_mode(options.engine_mode, self.device))
         self._constraint = {}
-        if constrained:
+        if options.constrained:
             self._constraint = {'allowed_token_ids': self._action_token_ids(),
                                 'constrain_after': len(text_tokenizer.action_prefix_ids)}
+        require_end_marker = options.require_end_marker
         if require_end_marker is None:  # LeRobot keeps everything when there is no "|"
-            require_end_marker = detokenize == 'strict'
+            require_end_marker = options.detokenize == 'strict'
         self.decoder = ActionDecoder(
             text_tokenizer, fast_tokenizer, horizon=self.horizon, chunk_size=self.chunk_size,
-            action_dim=self.action_dim, mode=detokenize, require_end_marker=require_end_marker,
+            action_dim=self.action_dim, mode=options.detokenize,
+            require_end_marker=require_end_marker,
             validate_prefix=cfg.validate_action_token_prefix)
 
     def _action_token_ids(self):
@@ -171,59 +172,39 @@ class Pi0FastPolicy:
                          self.max_state_dim, LEROBOT_MAX_STATE_DIM, self.max_state_dim)
 
     @classmethod
-    def from_pretrained(cls, checkpoint_dir, device='cpu', dtype=None, fast_tokenizer=None,
-                        text_tokenizer=None, max_decoding_steps=None, stop_at_end_marker=True,
-                        progress=None, detokenize='strict', require_end_marker=None,
-                        temperature=None, seed=None, constrained=False, arch_hints=None,
-                        allow_download=True, engine_mode=None, lerobot_version='auto'):
+    def from_pretrained(cls, checkpoint_dir, options=None, **overrides):
         """
         Load a LeRobot pi0_fast checkpoint directory (or hub id) and its two tokenizers.
 
-        fast_tokenizer / text_tokenizer: a directory (or a loaded FastActionTokenizer /
-        TextTokenizer); by default `<ckpt>/fast_tokenizer/` and `<ckpt>/text_tokenizer/`, then
-        the names in config.json (local directory, HF cache, hub download when allowed).
-        dtype None -> config.json's. progress(fraction, message) is called while loading.
-        arch_hints: head counts for checkpoints without our size metadata whose widths are not
-        PI0-FAST's ({'vision_heads', 'num_heads', 'num_kv_heads', 'head_dim'}; see
-        model.config.infer_arch), e.g. tiny models saved by LeRobot itself.
-        detokenize: 'strict' (robot default) or 'lerobot' (LeRobot 0.4.4's relaxed rules).
-        constrained: after the "Action: " prefix, take logits only over the FAST ids, "|" and
-        EOS (the engine's constrained mode): identical to full greedy whenever the full argmax
-        is one of those, i.e. whenever the model emits a well-formed chunk; otherwise it
-        turns a malformed output into a well-formed one, so it is off by default.
-        engine_mode: Pi0FastEngine mode; None -> 'compact' on CPU (fp32 tokens equal 'exact'
-        mode's; bf16 may drift after tens of steps), the engine default on CUDA ('static').
-        lerobot_version: 'auto' (decided from the files, logged with the reason), '0.4' or
-        '0.5' (LeRobot 0.5.0 .. 0.6.x; needed for 0.5.0 checkpoints, whose files look like
-        0.4.4's); see lerobot_versions.py.
+        options: a PolicyOptions (default: PolicyOptions()); overrides: PolicyOptions fields
+        replacing its values, e.g. `from_pretrained(path, device='cuda', engine_mode='exact')`
+        (an unknown name raises TypeError naming it). See PolicyOptions for every setting.
         Raises CheckpointError / ResolveError / TextTokenizerError / FastTokenizerError /
         NormalizerError naming the problem, DeviceError for an unusable device; never returns a
         partly loaded policy.
         """
-        check_device(device)   # before a download or a load: name a device problem as such
-        report = _progress_reporter(progress)
-        path = resolve_checkpoint(checkpoint_dir, allow_download)
-        ckpt = load_checkpoint(path, dtype=dtype, device=device, arch_hints=arch_hints,
-                               lerobot_version=lerobot_version,
+        opts = PolicyOptions.build(options, **overrides)
+        check_device(opts.device)   # before a download or a load: name a device problem
+        report = _progress_reporter(opts.progress)
+        path = resolve_checkpoint(checkpoint_dir, opts.allow_download)
+        ckpt = load_checkpoint(path, dtype=opts.dtype, device=opts.device,
+                               arch_hints=opts.arch_hints, lerobot_version=opts.lerobot_version,
                                progress=lambda done, total, name: report(
                                    done / max(total, 1), f'loading weights: {name}'))
         report(1.0, 'weights loaded; loading tokenizers')
         cfg = ckpt.config
+        fast_tokenizer, text_tokenizer = opts.fast_tokenizer, opts.text_tokenizer
         if not isinstance(fast_tokenizer, FastActionTokenizer):
             fast_tokenizer = FastActionTokenizer.from_pretrained(resolve_component(
                 'FAST tokenizer', fast_tokenizer, path, 'fast_tokenizer',
                 cfg.action_tokenizer_name, 'processor_config.json', FAST_FILES,
-                allow_download, 'fast_tokenizer'))
+                opts.allow_download, 'fast_tokenizer'))
         if not isinstance(text_tokenizer, TextTokenizer):
             text_tokenizer = TextTokenizer.from_pretrained(resolve_component(
                 'text tokenizer', text_tokenizer, path, 'text_tokenizer',
-                cfg.text_tokenizer_name, 'tokenizer.json', TEXT_FILES, allow_download,
+                cfg.text_tokenizer_name, 'tokenizer.json', TEXT_FILES, opts.allow_download,
                 'text_tokenizer'), fast_skip_tokens=cfg.fast_skip_tokens)
-        policy = cls(ckpt, text_tokenizer, fast_tokenizer,
-                     max_decoding_steps=max_decoding_steps,
-                     stop_at_end_marker=stop_at_end_marker, detokenize=detokenize,
-                     require_end_marker=require_end_marker, temperature=temperature, seed=seed,
-                     constrained=constrained, engine_mode=engine_mode)
+        policy = cls(ckpt, text_tokenizer, fast_tokenizer, opts)
         report(1.0, f'policy ready: {policy}')
         return policy
 
@@ -283,13 +264,16 @@ class Pi0FastPolicy:
 
     # --- inference ------------------------------------------------------------------------
 
-    def preprocess(self, images, state, instruction):
+    def prepare(self, images, state, instruction):
         """
         Observation -> PreparedInput, exactly LeRobot's preprocessor + _preprocess_images.
 
-        Raises InvalidObservationError for bad images, state or instruction, and for a
-        prompt longer than tokenizer_max_length (LeRobot would silently truncate it).
+        The arguments are infer()'s. Raises InvalidObservationError for bad images, state or
+        instruction, and for a prompt longer than tokenizer_max_length (LeRobot would silently
+        truncate it). No model code runs here: the policy node does this at real-time
+        priority and run() at normal priority.
         """
+        t0 = _now(self.device)
         frames = self._check_images(images)
         state32 = self._check_state(state)
         task = self._check_instruction(instruction)
@@ -308,24 +292,17 @@ class Pi0FastPolicy:
             raise InvalidObservationError(str(exc)) from exc
         tokens = torch.from_numpy(ids)[None].to(self.device)
         masks = torch.from_numpy(mask)[None].to(self.device)
-        return PreparedInput(imgs, img_masks, tokens, masks, prompt, bins)
+        return PreparedInput(imgs, img_masks, tokens, masks, prompt, bins, state32,
+                             (_now(self.device) - t0) * 1e3)
 
-    def infer(self, images, state, instruction):
+    def run(self, prepared):
         """
-        Run the policy on one observation; returns a PolicyResult.
+        Decode, detokenize and unnormalize a PreparedInput (from prepare): a PolicyResult.
 
-        images: {slot: uint8 HxWx3 RGB or None}; slot is a full image key
-        ('observation.images.top') or its last part ('top'); None or absent = missing camera
-        (masked as LeRobot does; at least one is required). state: [state_dim] real vector
-        in policy units (after any state-side adapters). instruction: non-empty text. For a
-        relative-actions checkpoint the returned actions are absolute: this state is added
-        to the unnormalized actions of every relative joint.
+        For a relative-actions checkpoint the actions are made absolute with the state the
+        input was prepared from. timings_ms['preprocess'] is prepare()'s; 'total' adds it.
         """
-        t0 = _now(self.device)
-        prepared = self.preprocess(images, state, instruction)
         t1 = _now(self.device)
-        if self.after_preprocess is not None:
-            self.after_preprocess()
         gen = self.engine.generate(
             prepared.images, prepared.img_masks, prepared.tokens, prepared.masks,
             self.max_decoding_steps, temperature=self.temperature, generator=self._generator,
@@ -338,16 +315,29 @@ class Pi0FastPolicy:
         if decoded.ok:
             actions = self._action_norm.inverse(torch.from_numpy(decoded.actions)).numpy()
             if self.relative is not None:
-                actions = self.relative.to_absolute(actions, self._check_state(state))
+                actions = self.relative.to_absolute(actions, prepared.state)
             if not np.isfinite(actions).all():
                 actions, status = None, STATUS_NON_FINITE
                 error = 'unnormalized actions contain NaN or inf'
         t3 = time.perf_counter()
-        timings = {'preprocess': (t1 - t0) * 1e3, 'prefill': gen.timings['prefill_ms'],
+        timings = {'preprocess': prepared.preprocess_ms, 'prefill': gen.timings['prefill_ms'],
                    'decode': gen.timings['decode_ms'], 'detokenize': (t3 - t2) * 1e3,
-                   'total': (t3 - t0) * 1e3}
+                   'total': prepared.preprocess_ms + (t3 - t1) * 1e3}
         return PolicyResult(status, actions, tokens.astype(np.int64), error, timings,
                             prepared.prompt, int(gen.timings['steps']))
+
+    def infer(self, images, state, instruction):
+        """
+        Run the policy on one observation; returns a PolicyResult. run(prepare(...)).
+
+        images: {slot: uint8 HxWx3 RGB or None}; slot is a full image key
+        ('observation.images.top') or its last part ('top'); None or absent = missing camera
+        (masked as LeRobot does; at least one is required). state: [state_dim] real vector
+        in policy units (after any state-side adapters). instruction: non-empty text. For a
+        relative-actions checkpoint the returned actions are absolute: this state is added
+        to the unnormalized actions of every relative joint.
+        """
+        return self.run(self.prepare(images, state, instruction))
 
     def warmup(self, iterations=2, instruction='warm up'):
         """
@@ -376,7 +366,7 @@ class Pi0FastPolicy:
         selfcheck.verify: on a mismatch or an exception the engine falls back to 'exact' and
         keeps running; `engine_path` says which path runs and why. Returns the CheckResult.
         """
-        prepared = self.preprocess(images, state, instruction)
+        prepared = self.prepare(images, state, instruction)
         stop = self.text_tokenizer.end_marker_id if self.stop_at_end_marker else None
         return verify_engine(self.engine, prepared.images, prepared.img_masks, prepared.tokens,
                              prepared.masks, self.max_decoding_steps, stop_token_id=stop,

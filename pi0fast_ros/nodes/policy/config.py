@@ -34,11 +34,11 @@ from rclpy.exceptions import ParameterException
 from rclpy.parameter import Parameter
 
 from ..common import declare, StartupError
+from ...core.model.engine import MODE_CHOICES as ENGINE_MODES  # resolved by resolve_mode
 
 IMAGE_PREFIX = 'observation.images.'
 TRANSPORTS = ('raw', 'compressed')
 DTYPES = ('auto', 'float32', 'bfloat16')
-ENGINE_MODES = ('auto', 'exact', 'compact', 'static')
 LEROBOT_VERSIONS = ('auto', '0.4', '0.5')
 
 

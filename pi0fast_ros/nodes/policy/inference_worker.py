@@ -24,8 +24,9 @@ until there is work. Rules (DESIGN §4):
 - no inference while paused, without an instruction, or on a missing/invalid/stale input;
 - a result computed for a superseded instruction, or finished after a pause, is dropped;
 - a decode failure publishes no chunk (the sink reports it).
-With a PhasePriority, the node's own work of each chunk (input conversion, preprocessing,
-publishing) runs at SCHED_FIFO priority and the model forward at normal priority.
+With a PhasePriority, the node's own work of each chunk (input conversion, the policy's
+prepare(), publishing) runs at SCHED_FIFO priority and its run() (the model) at normal
+priority.
 """
 
 import dataclasses
@@ -87,13 +88,14 @@ class InferenceWorker:
     """
     Run the policy on the latest inputs, one inference at a time, in a thread of its own.
 
-    policy: has infer(images=, state=, instruction=) -> PolicyResult. slots: InputSlots.
+    policy: has prepare(images, state, instruction) -> a prepared input and run(prepared) ->
+    PolicyResult (Pi0FastPolicy's two phases). slots: InputSlots.
     builder: ObservationBuilder. sink: has publish(InferenceRecord), failed(InferenceRecord),
     rejected(InputError), dropped(reason, Observation), error(Exception). now_ns: callable
     returning ROS time in ns. settings: callable returning (max_input_age_s,
     inference_period_s), read before each inference so they can change at run time.
-    priority: a PhasePriority (default: none); the policy should call its lower() between
-    preprocessing and the model (Pi0FastPolicy.after_preprocess), or its forward runs raised.
+    priority: a PhasePriority (default: none): raised for conversion, prepare and publishing,
+    lowered before run.
     """
 
     def __init__(self, policy, slots, builder, sink, now_ns, settings, logger=None,
@@ -183,8 +185,10 @@ class InferenceWorker:
         before = sum(snapshot.received.values())
         self._busy.set()
         try:
-            result = self.policy.infer(images=observation.images, state=observation.state,
-                                       instruction=observation.instruction)
+            prepared = self.policy.prepare(observation.images, observation.state,
+                                           observation.instruction)
+            self.priority.lower()
+            result = self.policy.run(prepared)
         finally:
             self._busy.clear()
             self.priority.lower()

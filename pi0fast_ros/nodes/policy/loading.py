@@ -85,9 +85,8 @@ def load_policy(config, logger):
             dtype=None if config.dtype == 'auto' else config.dtype,
             fast_tokenizer=config.fast_tokenizer_path or None,
             text_tokenizer=config.text_tokenizer_path or None,
-            max_decoding_steps=config.max_decoding_steps or None,
-            stop_at_end_marker=config.stop_at_end_marker,
-            engine_mode=None if config.engine_mode == 'auto' else config.engine_mode,
+            max_decoding_steps=config.max_decoding_steps,
+            stop_at_end_marker=config.stop_at_end_marker, engine_mode=config.engine_mode,
             lerobot_version=config.lerobot_version, allow_download=config.allow_download,
             progress=_progress_logger(logger))
     except Exception as exc:  # any load failure is fatal, with its reason

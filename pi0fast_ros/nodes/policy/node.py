@@ -151,7 +151,6 @@ class PolicyNode(Node):
                                    f'({phases.error}); running at normal priority')
         elif phases.active:
             set_conversion_thread_setup(lambda: set_fifo_priority(priority))
-            self.policy.after_preprocess = phases.lower
             self.get_logger().info(f'SCHED_FIFO priority {priority} for the per-chunk work '
                                    f'around the model (the forward runs at normal priority)')
         return phases
