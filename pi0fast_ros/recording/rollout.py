@@ -32,8 +32,8 @@ import re
 import numpy as np
 from rosbags.highlevel import AnyReader
 
-from ..core.status import ChunkInfo, StatusFormatError, TickStatus
 from .bag_writer import TYPESTORE
+from ..core.status import ChunkInfo, StatusFormatError, TickStatus
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 ROLES = {   # role -> topic suffix

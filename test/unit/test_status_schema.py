@@ -41,7 +41,8 @@ WAITING_TICK = [
     ('joint_names', 'j1,j2,j3'), ('command', '')]
 # policy_node/chunk_info of a decode failure, key by key in the published order
 FAILED_CHUNK_INFO = [
-    ('status', 'no_end_marker'), ('error', 'no | in 5 tokens'), ('instruction', 'pick up the cube'),
+    ('status', 'no_end_marker'), ('error', 'no | in 5 tokens'),
+    ('instruction', 'pick up the cube'),
     ('stamp_ns.joint_states', '1700000000000000011'),
     ('stamp_ns.observation.images.front', '1699999999990000000'),
     ('masked.observation.images.side', 'true'), ('tokens', '7'), ('decode_steps', '7'),
