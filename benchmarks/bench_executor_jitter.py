@@ -39,6 +39,7 @@ import tempfile
 import time
 
 import numpy as np
+from pi0fast_ros.core.status import TickStatus
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -188,10 +189,9 @@ class Monitor:
 
     def _on_status(self, msg):
         if self.recording:
-            kv = {v.key: v.value for v in msg.status[0].values}
-            self.ticks.append((int(kv['seq']), msg.header.stamp.sec * NS +
-                               msg.header.stamp.nanosec, kv['state'],
-                               int(kv['active_chunk_stamp_ns'])))
+            tick = TickStatus.decode({v.key: v.value for v in msg.status[0].values})
+            self.ticks.append((tick.seq, msg.header.stamp.sec * NS + msg.header.stamp.nanosec,
+                               tick.state, tick.active_chunk_stamp_ns))
 
     def _on_diag(self, msg):
         for status in msg.status:

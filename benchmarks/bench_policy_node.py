@@ -50,6 +50,7 @@ import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from pi0fast_ros.core.policy.facade import Pi0FastPolicy
+from pi0fast_ros.core.status import ChunkInfo
 from pi0fast_ros.nodes.image_conversion import ImageConverter
 from pi0fast_ros.nodes.policy.chunk_messages import chunk_message
 from pi0fast_ros.testing.random_checkpoint import make_random_checkpoint
@@ -133,10 +134,10 @@ class Driver:
         self.joints.publish(msg)
 
     def _on_info(self, msg):
-        values = {kv.key: kv.value for kv in msg.status[0].values}
-        if values.get('status') == 'ok':
+        info = ChunkInfo.decode({kv.key: kv.value for kv in msg.status[0].values})
+        if info.ok:
             with self._lock:
-                self.infos.append({k: float(values[k]) for k in FIGURES})
+                self.infos.append({k: getattr(info, k) for k in FIGURES})
 
     def collected(self):
         with self._lock:

@@ -40,12 +40,6 @@ def message_class(type_name):
         raise ImportError(f'{parts[0]}.msg has no message {parts[2]!r}') from None
 
 
-def type_name_of(msg_class):
-    """Return 'pkg/msg/Name' for a generated message class."""
-    package = msg_class.__module__.split('.')[0]
-    return f'{package}/msg/{msg_class.__name__}'
-
-
 def discovered_types(node, topic):
     """
     Return the types currently published or subscribed on topic (resolved against node).

@@ -34,7 +34,6 @@ import numpy as np
 
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
 QUANTILE_KEYS = tuple(f'q{int(q * 100):02d}' for q in QUANTILES)
-STAT_KEYS = ('min', 'max', 'mean', 'std', 'count') + QUANTILE_KEYS
 HISTOGRAM_BINS = 5000
 
 

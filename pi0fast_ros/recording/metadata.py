@@ -29,9 +29,6 @@ import pathlib
 import socket
 
 PREFIX = 'pi0fast.'
-KEYS = ('instruction', 'checkpoint', 'checkpoint_config_sha256', 'checkpoint_weights_sha256',
-        'config_file', 'config', 'package_version', 'started', 'namespace', 'host',
-        'rollout_index')
 
 
 def package_version():

@@ -30,6 +30,8 @@ import dataclasses
 
 import numpy as np
 
+from ..core.status import ChunkInfo
+
 IMAGE_PREFIX = 'observation.images.'
 
 
@@ -49,7 +51,7 @@ class Provenance:
     previous_chunk_stamp_ns: int = 0
     chunk_found: bool = False
     chunk_delay_s: float = float('nan')
-    chunk_info: dict = dataclasses.field(default_factory=dict)
+    chunk_info: dict = dataclasses.field(default_factory=dict)   # its {key: value}
     joint_state_t_ns: int = 0             # reception time of the joint state used, 0 = absent
     frames: dict = dataclasses.field(default_factory=dict)   # slot -> (topic, t_ns) or None
     problems: list = dataclasses.field(default_factory=list)
@@ -101,18 +103,17 @@ def _follow_info(rollout, prov):
         prov.problems.append(f'no policy_node/chunk_info for chunk {prov.chunk_stamp_ns}')
         return
     prov.chunk_info = info
-    js = int(info.get('stamp_ns.joint_states', 0) or 0)
+    record = ChunkInfo.decode(info)
+    js = record.joint_state_stamp_ns
     hits = np.flatnonzero(rollout.joint_states.stamp_ns == js)
     if hits.size:
         prov.joint_state_t_ns = int(rollout.joint_states.t_ns[hits[0]])
     else:
         prov.problems.append(f'joint state {js} named by chunk_info is not in the bag')
-    for key, value in info.items():
-        if key.startswith('stamp_ns.') and key != 'stamp_ns.joint_states':
-            slot = key[len('stamp_ns.'):]
-            prov.frames[slot] = _frame(rollout, slot, int(value))
-            if prov.frames[slot] is None:
-                prov.problems.append(f'frame {value} of camera slot {slot} is not in the bag')
+    for slot, stamp in record.frame_stamps_ns.items():
+        prov.frames[slot] = _frame(rollout, slot, stamp)
+        if prov.frames[slot] is None:
+            prov.problems.append(f'frame {stamp} of camera slot {slot} is not in the bag')
 
 
 def trace_command(rollout, index):

@@ -19,9 +19,10 @@ Topics are recognised by their documented names (docs/architecture.md) under any
 joint_states, joint_commands, action_chunk, executor_node/status, policy_node/chunk_info,
 policy_node/active_instruction (what the policy ran under), plus every Image / CompressedImage
 topic. Times are integer ns: `t_ns` is when the recorder received a message (the bag
-timestamp), `stamp_ns` its header stamp. A message that cannot be decoded (e.g. a String that is
-not UTF-8) is skipped and counted in Rollout.unreadable, so one bad message never hides the rest
-of the bag.
+timestamp), `stamp_ns` its header stamp. The status and chunk_info key/values are read with
+core/status.py (TickStatus, ChunkInfo). A message that cannot be decoded (e.g. a String that is
+not UTF-8, or a status value not in that format) is skipped and counted in Rollout.unreadable, so
+one bad message never hides the rest of the bag.
 """
 
 import dataclasses
@@ -32,6 +33,7 @@ import numpy as np
 from rosbags.highlevel import AnyReader
 
 from .bag_writer import TYPESTORE
+from ..core.status import ChunkInfo, StatusFormatError, TickStatus
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 ROLES = {   # role -> topic suffix
@@ -67,7 +69,7 @@ class Series:
 
 @dataclasses.dataclass
 class Ticks:
-    """executor_node/status, one entry per control tick (see ExecutorCore.Tick)."""
+    """executor_node/status, one entry per control tick (core/status.py TickStatus)."""
 
     t_ns: np.ndarray           # [N] received
     stamp_ns: np.ndarray       # [N] tick time
@@ -79,6 +81,7 @@ class Ticks:
     hold_reason: list          # [N]
     command: np.ndarray        # [N, D] robot-space command; NaN rows where none was sent
     values: list               # [N] every key/value of the status, as strings
+    records: list = dataclasses.field(default_factory=list)   # [N] TickStatus
 
     def __len__(self):
         return len(self.t_ns)
@@ -111,7 +114,7 @@ class Rollout:
     commands: Series
     ticks: Ticks
     chunks: list               # [Chunk], in arrival order
-    chunk_info: dict           # chunk stamp_ns -> {key: value}
+    chunk_info: dict           # chunk stamp_ns -> {key: value} (ChunkInfo.decode reads it)
     images: dict               # topic -> Series with no values (t_ns, stamp_ns)
     instructions: list         # [(t_ns, text)]
     unreadable: dict = dataclasses.field(default_factory=dict)   # topic -> [count, first error]
@@ -166,38 +169,25 @@ def _status_values(msg):
     return {}
 
 
-def _int(values, *keys):
-    # int() of the text itself: stamps in ns (~1.8e18) do not survive a float64.
-    for key in keys:
-        text = str(values.get(key, '') or '').strip()
-        if text:
-            try:
-                return int(text)
-            except ValueError:
-                pass
-    return 0
-
-
 def _ticks(rows):
     n = len(rows)
-    values = [v for _, _, v in rows]
-    commands = [parse_floats(v.get('command', '')) for v in values]
+    records = [record for _, _, _, record in rows]
+    commands = [np.asarray(r.command if r.command is not None else (), np.float64)
+                for r in records]
     width = max((len(c) for c in commands), default=0)
     command = np.full((n, width), np.nan)
     for i, c in enumerate(commands):
         command[i, :len(c)] = c
-    weight = [float(v.get('blend_weight', 0) or 0) for v in values]
     return Ticks(
         t_ns=np.array([r[0] for r in rows], np.int64),
         stamp_ns=np.array([r[1] for r in rows], np.int64),
-        seq=np.array([_int(v, 'seq', 'tick') or -1 for v in values], np.int64),
-        state=[v.get('state', '') for v in values],
-        active_ns=np.array([_int(v, 'active_chunk_stamp_ns', 'active_stamp_ns')
-                            for v in values], np.int64),
-        previous_ns=np.array([_int(v, 'previous_chunk_stamp_ns', 'previous_stamp_ns')
-                              for v in values], np.int64),
-        blend_weight=np.array(weight), hold_reason=[v.get('hold_reason', '') for v in values],
-        command=command, values=values)
+        seq=np.array([r.seq or -1 for r in records], np.int64),
+        state=[r.state for r in records],
+        active_ns=np.array([r.active_chunk_stamp_ns for r in records], np.int64),
+        previous_ns=np.array([r.previous_chunk_stamp_ns for r in records], np.int64),
+        blend_weight=np.array([r.blend_weight for r in records], np.float64),
+        hold_reason=[r.hold_reason for r in records],
+        command=command, values=[r[2] for r in rows], records=records)
 
 
 class _Collector:
@@ -221,8 +211,13 @@ class _Collector:
                 np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9
                           for p in msg.points]),
                 np.array([p.positions for p in msg.points], np.float64)))
-        elif role in ('status', 'chunk_info'):
-            self.rows[role].append((t, stamp_ns(msg.header), _status_values(msg)))
+        elif role == 'status':
+            values = _status_values(msg)
+            self.rows[role].append((t, stamp_ns(msg.header), values, TickStatus.decode(values)))
+        elif role == 'chunk_info':
+            values = _status_values(msg)
+            ChunkInfo.decode(values)    # refuse a malformed record here, not in every reader
+            self.rows[role].append((t, stamp_ns(msg.header), values))
         elif role == 'instruction':
             self.rows[role].append((t, msg.data))
 
@@ -251,10 +246,12 @@ def load_rollout(path):
             try:
                 msg = reader.deserialize(raw, conn.msgtype)
             except Exception as exc:    # noqa: B902 - any undecodable message is skipped
-                entry = unreadable.setdefault(conn.topic, [0, f'{type(exc).__name__}: {exc}'])
-                entry[0] += 1
+                _skip(unreadable, conn.topic, exc)
                 continue
-            collector.add(conn.topic, conn.msgtype, t, msg)
+            try:
+                collector.add(conn.topic, conn.msgtype, t, msg)
+            except StatusFormatError as exc:
+                _skip(unreadable, conn.topic, exc)
     rows = collector.rows
     return Rollout(
         path=path, metadata=_custom_data(path), topics=topics,
@@ -263,6 +260,11 @@ def load_rollout(path):
         chunk_info={stamp: values for _, stamp, values in rows['chunk_info']},
         images={topic: _series(r) for topic, r in collector.images.items()},
         instructions=rows['instruction'], unreadable=unreadable)
+
+
+def _skip(unreadable, topic, exc):
+    entry = unreadable.setdefault(topic, [0, f'{type(exc).__name__}: {exc}'])
+    entry[0] += 1
 
 
 def _custom_data(path):

@@ -22,8 +22,8 @@ step inside the chunks: either given (``reference_step``, e.g. the chunks sample
 control rate) or measured on the same commands, outside every seam window. A ratio <= 1 means
 the seams add no discontinuity the chunks themselves do not contain.
 
-Works on recorded data (``series_from_status`` parses the key/values of each
-``executor_node/status``) as well as on ExecutorCore ticks.
+Works on recorded data (``series_from_status`` reads the key/values of each
+``executor_node/status`` with core/status.py's TickStatus) as well as on ExecutorCore ticks.
 
 The executor's bounds, for tests on recorded runs:
 
@@ -37,6 +37,8 @@ The executor's bounds, for tests on recorded runs:
 import dataclasses
 
 import numpy as np
+
+from ..core.status import TickStatus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,10 +68,10 @@ def series_from_status(status_values):
     Returns ``commands`` [T, D], ``stamps`` [T] (active chunk stamps) and ``blending`` [T]
     (bool) for the ticks that sent a command.
     """
-    rows = [v for v in status_values if v.get('command')]
-    commands = np.array([[float(x) for x in v['command'].split(',')] for v in rows])
-    stamps = np.array([int(v['active_chunk_stamp_ns']) for v in rows], dtype=np.int64)
-    blending = np.array([v['state'] == 'blending' for v in rows], dtype=bool)
+    rows = [r for r in map(TickStatus.decode, status_values) if r.command is not None]
+    commands = np.array([r.command for r in rows], dtype=np.float64)
+    stamps = np.array([r.active_chunk_stamp_ns for r in rows], dtype=np.int64)
+    blending = np.array([r.state == 'blending' for r in rows], dtype=bool)
     return commands.reshape(len(rows), -1), stamps, blending
 
 

@@ -69,10 +69,8 @@ APPROACH_TAU = 0.35
 # period WAVE_PERIOD_S; the radius converges with APPROACH_TAU, capped at MAX_SPEED.
 WAVE_AMPLITUDE = 35.0
 WAVE_PERIOD_S = 2.4
-WAVE_SPEED = 2 * np.pi * WAVE_AMPLITUDE / WAVE_PERIOD_S     # tangential, units/s
 WRIST_FLEX = SO100_JOINT_NAMES.index('wrist_flex')
 WRIST_ROLL = SO100_JOINT_NAMES.index('wrist_roll')
-GRIPPER = SO100_JOINT_NAMES.index('gripper')
 SHOULDER_PAN = SO100_JOINT_NAMES.index('shoulder_pan')
 
 

@@ -83,10 +83,6 @@ class SampleEncoder:
                              f'{self.tokenizer_max_length}: {instruction!r}')
         return ids[mask].tolist()
 
-    def normalized_actions(self, chunks):
-        """Normalize chunks -> float64 [..., H, D] (what the FAST tokenizer sees)."""
-        return self.action_norm.forward(chunks).double().numpy()
-
     def target_ids(self, fast_ids):
         """Return the training target of one chunk's FAST ids (training.action_target_ids)."""
         return action_target_ids(fast_ids, bos_id=self.text.bos_id,

@@ -29,6 +29,7 @@ import sys
 
 import numpy as np
 
+from ..core.status import ChunkInfo
 from ..recording.rollout import load_rollout
 
 STATE_COLOURS = {'blending': '#9ecae1', 'holding': '#fc9272', 'disabled': '#bdbdbd'}
@@ -60,9 +61,9 @@ def _identity_adapters(metadata):
 
 
 def _joint_names(rollout):
-    for values in rollout.ticks.values:
-        if values.get('joint_names'):
-            return values['joint_names'].split(',')
+    for record in rollout.ticks.records:
+        if record.joint_names:
+            return list(record.joint_names)
     return list(rollout.commands.names or rollout.joint_states.names)
 
 
@@ -101,9 +102,9 @@ def _plot_chunks(ax, rollout, t0):
     delay = np.array([c.delay_s * 1e3 for c in rollout.chunks])
     ax.vlines(arrival, 0, delay, color='tab:green', lw=0.8, alpha=0.6)
     ax.plot(arrival, delay, '.', color='tab:green', ms=3, label='chunk delay (arrival - stamp)')
-    infer = [(c, rollout.chunk_info.get(c.stamp_ns, {}).get('inference_ms'))
-             for c in rollout.chunks]
-    pts = [((c.t_ns - t0) * 1e-9, float(v)) for c, v in infer if v not in (None, '')]
+    infos = {stamp: ChunkInfo.decode(values) for stamp, values in rollout.chunk_info.items()}
+    pts = [((c.t_ns - t0) * 1e-9, infos[c.stamp_ns].inference_ms) for c in rollout.chunks
+           if c.stamp_ns in infos and not np.isnan(infos[c.stamp_ns].inference_ms)]
     if pts:
         ax.plot(*zip(*pts), 'x', color='tab:purple', ms=3, label='inference time')
     ax.set_ylabel('ms', fontsize=8)

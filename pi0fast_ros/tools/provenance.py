@@ -27,6 +27,7 @@ import argparse
 import re
 import sys
 
+from ..core.status import ChunkInfo
 from ..recording.provenance import moving_indices, sample_indices, trace_command
 from ..recording.rollout import load_rollout
 
@@ -44,7 +45,7 @@ def checkpoint_line(metadata):
 def weights_problem(metadata, info):
     """Return a problem text if the chunk was computed by weights other than the bag's."""
     bag = metadata.get('pi0fast.checkpoint_weights_sha256', '')
-    chunk = (info or {}).get('weights_sha256', '')
+    chunk = ChunkInfo.decode(info or {}).weights_sha256
     if SHA256.match(bag) and SHA256.match(chunk) and bag != chunk:
         return f'the chunk was computed by weights {chunk}, the bag names {bag}'
     return None
@@ -64,10 +65,11 @@ def describe(rollout, prov):
                         if prov.chunk_found else 'not recorded'))
     info = prov.chunk_info
     if info:
-        lines.append(f'  chunk_info: status {info.get("status")}, {info.get("tokens")} tokens, '
-                     f'inference {info.get("inference_ms")} ms, instruction '
-                     f'{info.get("instruction")!r}')
-        lines.append(f'  joint state {info.get("stamp_ns.joint_states")}: '
+        record = ChunkInfo.decode(info)
+        lines.append(f'  chunk_info: status {record.status}, {record.tokens} tokens, '
+                     f'inference {record.inference_ms:.2f} ms, instruction '
+                     f'{record.instruction!r}')
+        lines.append(f'  joint state {record.joint_state_stamp_ns}: '
                      + ('recorded' if prov.joint_state_t_ns else 'missing'))
         for slot, found in prov.frames.items():
             lines.append(f'  {slot}: ' + (f'{found[0]}' if found else 'missing'))

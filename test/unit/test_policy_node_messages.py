@@ -57,10 +57,10 @@ def test_chunk_info_names_the_inputs_and_the_timings():
                                 'detokenize': 0.5, 'total': 9.5}, latency_ms=20.0,
                                publish_ms=0.25)
     assert values['status'] == 'ok' and values['error'] == '' and values['instruction'] == 'pick'
-    assert values['stamp_ns.joint_states'] == 11
-    assert values['stamp_ns.observation.images.front'] == 9
+    assert values['stamp_ns.joint_states'] == '11'
+    assert values['stamp_ns.observation.images.front'] == '9'
     assert values['masked.observation.images.side'] == 'true'
-    assert (values['tokens'], values['horizon'], values['action_dim']) == (7, 4, 3)
-    assert values['decode_steps'] == 7 and 'steps_ms' not in values
+    assert (values['tokens'], values['horizon'], values['action_dim']) == ('7', '4', '3')
+    assert values['decode_steps'] == '7' and 'steps_ms' not in values
     assert values['overhead_ms'] == '3.75'          # convert + preprocess + publish
-    assert values['inference_ms'] == '9.50' and values['inputs_during_inference'] == 4
+    assert values['inference_ms'] == '9.50' and values['inputs_during_inference'] == '4'

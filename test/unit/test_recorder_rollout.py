@@ -15,9 +15,9 @@
 """
 Reading rollouts back, provenance and the plot, on bags written here message by message.
 
-The bags follow the documented contracts (docs/architecture.md; executor_messages.py for the
-status keys; chunk_messages.py for chunk_info), so every provenance link can be made present
-or broken on purpose. test_graph_bringup.py does the same on a bag the real graph recorded.
+The bags follow the documented contracts (docs/architecture.md; core/status.py for the status
+and chunk_info keys), so every provenance link can be made present or broken on purpose.
+test_graph_bringup.py does the same on a bag the real graph recorded.
 """
 
 import cv2
@@ -29,7 +29,7 @@ from pi0fast_ros.recording.rollout import load_rollout, parse_floats
 from pi0fast_ros.tools import plot_rollout
 from pi0fast_ros.tools import provenance
 import pytest
-from rollout_builder import RolloutBuilder
+from rollout_builder import RolloutBuilder, status, T0
 
 
 @pytest.fixture
@@ -87,6 +87,19 @@ def test_a_command_with_no_matching_status_values_is_not_guessed(rollout_bag):
     rollout = load_rollout(bag)
     rollout.commands.values[5] += 1e-3
     assert find_tick(rollout, 5) == -1
+
+
+def test_a_status_not_in_the_schema_is_skipped_and_counted(tmp_path):
+    builder = RolloutBuilder(tmp_path / 'bag')
+    builder.write('/r/executor_node/status', T0, status(T0, {'seq': 'one', 'command': '1,2'}))
+    builder.write('/r/policy_node/chunk_info', T0, status(T0, {'stamp_ns.joint_states': 'x'}))
+    stamps = builder.build()
+    rollout = load_rollout(tmp_path / 'bag')
+    assert len(rollout.ticks) == 60 and set(rollout.chunk_info) == set(stamps)
+    assert {topic: n for topic, (n, _) in rollout.unreadable.items()} == {
+        '/r/executor_node/status': 1, '/r/policy_node/chunk_info': 1}
+    assert "'seq': 'one' is not an integer" in rollout.unreadable_summary()
+    assert all(trace_command(rollout, i).complete for i in range(len(rollout.commands)))
 
 
 def test_parse_floats_and_samples():

@@ -109,7 +109,6 @@ class AlohaGripper(Adapter):
             raise AdapterSpecError(
                 f'adapter {name!r} (aloha_gripper): constants must be one of '
                 f'{sorted(CONSTANTS)}, got {constants!r}')
-        self.constants_name = constants
         self.constants = CONSTANTS[constants]
         self.indices = [int(i) for i in indices]
         if not self.indices or len(set(self.indices)) != len(self.indices):

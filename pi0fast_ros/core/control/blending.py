@@ -182,11 +182,6 @@ class ChunkScheduler:
         self._last_target = None  # the previous tick's target (the blend's step reference)
         self._superseded = 0     # pending chunks dropped unstarted (see take_superseded)
 
-    def newest_stamp_ns(self):
-        """Stamp of the newest accepted chunk (pending or active), 0 if none."""
-        candidates = [c.stamp_ns for c in (*self._pending, self._last_chunk) if c]
-        return max(candidates, default=0)
-
     @property
     def pending(self):
         """Return the number of accepted chunks waiting for their start time."""

@@ -43,8 +43,6 @@ from .envelope import DEFAULT_MARGIN
 from .envelope_check import ChunkEnvelope
 from .safety import SafetyFilter, Watchdog
 
-STATES = ('waiting', 'tracking', 'blending', 'holding', 'disabled')
-
 
 @dataclasses.dataclass(frozen=True)
 class ExecutorConfig:
@@ -75,7 +73,7 @@ class Tick:
 
     stamp_ns: int
     seq: int
-    state: str                    # one of STATES
+    state: str                    # waiting | tracking | blending | holding | disabled
     command: object               # float64 [D] robot-space command to send, or None
     active_stamp_ns: int          # chunk the command came from (held: of the held command)
     previous_stamp_ns: int = 0    # chunk being blended out (blending only)

@@ -45,8 +45,6 @@ STATUS_NOT_FAST = 'not_fast_token'        # a non-FAST id inside the action body
 STATUS_EMPTY = 'empty_action'             # no FAST token at all
 STATUS_MALFORMED = 'malformed_fast'       # the FAST tokenizer rejected the body
 STATUS_NON_FINITE = 'non_finite'          # the decoded chunk holds NaN or inf
-STATUSES = (STATUS_OK, STATUS_BAD_PREFIX, STATUS_NO_END_MARKER, STATUS_NOT_FAST, STATUS_EMPTY,
-            STATUS_MALFORMED, STATUS_NON_FINITE)
 MODES = ('strict', 'lerobot')
 
 

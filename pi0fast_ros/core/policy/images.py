@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 IMAGE_SIZE = (224, 224)
-PAD_0_4, PAD_0_5 = -3.0, -1.0  # resize-with-pad border after x * 2 - 1, per LeRobot version
+PAD_0_4 = -3.0  # LeRobot 0.4.4's resize-with-pad border after x * 2 - 1 (>= 0.5: -1.0)
 
 
 _thread_setup = None

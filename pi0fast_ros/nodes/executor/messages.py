@@ -16,26 +16,7 @@
 Message conversion for the executor node: chunks in, commands and the per-tick status out.
 
 The per-tick status (``executor_node/status``, a DiagnosticArray whose header.stamp is the tick
-time) carries one DiagnosticStatus with these keys — the provenance of every command:
-
-==========================  ===============================================================
-``seq``                     tick counter (1, 2, ...); ticks without a command count too
-``state``                   waiting | tracking | blending | holding | disabled
-``active_chunk_stamp_ns``   header.stamp (integer ns) of the chunk the command came from;
-                            when holding, of the chunk that produced the held command
-``previous_chunk_stamp_ns`` stamp of the chunk being blended out (blending only; after a
-                            hold, of the chunk whose command was held; 0 otherwise or when
-                            blending in from the measured pose)
-``blend_weight``            weight of that previous chunk in [0, 1) (0 when not blending)
-``chunk_index``             fractional action index in the active chunk at the tick time
-``hold_reason``             '' or disabled | hold_requested | policy_silent | no_chunk |
-                            chunk_exhausted | non_finite
-``clamped_joints``          command joints changed by the position limits this tick
-``step_limited_joints``     command joints changed by the per-tick step limit this tick
-``joint_names``             command joint names (comma-separated)
-``command``                 the command sent this tick (comma-separated, exact float64
-                            repr), '' when nothing was sent
-==========================  ===============================================================
+time) carries one DiagnosticStatus: core/status.py's TickStatus, the provenance of every command.
 
 A JointState / JointTrajectory command has the same header.stamp as its status; a
 Float64MultiArray has no header, its values equal the status' ``command`` exactly.
@@ -43,6 +24,7 @@ Float64MultiArray has no header, its values equal the status' ``command`` exactl
 
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray
+from pi0fast_ros.core.status import TickStatus
 from pi0fast_ros.nodes.common import make_status
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -52,8 +34,6 @@ NS = 1_000_000_000
 COMMAND_MSG_TYPES = {'float64_multi_array': Float64MultiArray, 'joint_state': JointState,
                      'joint_trajectory': JointTrajectory}
 SKEW_WARN_NS = 50_000_000  # a chunk stamped further ahead than this means a clock skew
-_STATE_LEVELS = {'waiting': 'ok', 'tracking': 'ok', 'blending': 'ok', 'disabled': 'ok',
-                 'holding': 'warn'}
 
 
 def stamp_ns(stamp):
@@ -88,25 +68,10 @@ def command_msg(command_type, names, t_ns, command, time_from_start_s):
     return msg
 
 
-def _csv(values):
-    return ','.join(repr(float(v)) for v in values)
-
-
 def status_msg(node, tick, names):
-    """Build the per-tick DiagnosticArray (see the module docstring for the keys)."""
-    level = _STATE_LEVELS[tick.state]
-    message = tick.state + (f' ({tick.hold_reason})' if tick.hold_reason else '')
-    status = make_status(node, level, message, {
-        'seq': tick.seq, 'state': tick.state,
-        'active_chunk_stamp_ns': tick.active_stamp_ns,
-        'previous_chunk_stamp_ns': tick.previous_stamp_ns,
-        'blend_weight': repr(float(tick.blend_weight)),
-        'chunk_index': repr(float(tick.chunk_index)),
-        'hold_reason': tick.hold_reason,
-        'clamped_joints': ','.join(tick.clamped),
-        'step_limited_joints': ','.join(tick.step_limited),
-        'joint_names': ','.join(names),
-        'command': '' if tick.command is None else _csv(tick.command)}, '/status')
+    """Build the per-tick DiagnosticArray (core/status.py TickStatus)."""
+    record = TickStatus.from_tick(tick, names)
+    status = make_status(node, record.level, record.message, record.encode(), '/status')
     array = DiagnosticArray(status=[status])
     array.header.stamp = _time(tick.stamp_ns)
     return array

@@ -21,31 +21,12 @@ points[i].positions = action i in policy space; points[i].time_from_start = i / 
 
 `policy_node/chunk_info` (diagnostic_msgs/DiagnosticArray, one status, header.stamp = the chunk
 stamp), published for every finished inference, including decode failures (which publish no
-chunk). Its key/values, all strings:
-
-| key | value |
-|---|---|
-| `status` | `ok`, or the policy's decode-failure status (`no_end_marker`, ...) |
-| `error` | the failure reason ('' when ok) |
-| `instruction` | the instruction the chunk was computed for |
-| `stamp_ns.joint_states` | header stamp (integer ns) of the joint state used |
-| `stamp_ns.<slot>` | header stamp of the frame used for each checkpoint camera slot |
-| `masked.<slot>` | `true` for each checkpoint slot with no topic (masked) |
-| `tokens` | number of generated tokens |
-| `decode_steps` | decode steps the engine ran for them |
-| `horizon`, `action_dim` | chunk shape (0 on failure) |
-| `latency_ms` | joint-state stamp -> publish, ROS time |
-| `convert_ms`, `preprocess_ms`, `prefill_ms`, `decode_ms`, `detokenize_ms` | stage times |
-| `inference_ms` | the policy's total (preprocess .. detokenize) |
-| `publish_ms` | building and publishing the chunk message |
-| `overhead_ms` | convert + preprocess + publish: the node's cost beside the model |
-| `inputs_during_inference` | input messages the callbacks stored while the model ran |
-| `weights_sha256` | sha256 of the checkpoint's weight files, hashed once at load |
-| `engine_path` | the decode path and why (core/model/selfcheck.py): `<path>: verified ...` |
+chunk): core/status.py's ChunkInfo, which documents its keys.
 """
 
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from pi0fast_ros.core.status import ChunkInfo
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 
@@ -76,37 +57,38 @@ def chunk_message(stamp_ns, joint_names, actions, action_rate_hz):
 
 
 def chunk_info_message(stamp_ns, level, name, hardware_id, values):
-    """Build the chunk_info DiagnosticArray: one status holding the dict `values`."""
+    """Build the chunk_info DiagnosticArray: one status holding the {key: text} `values`."""
     status = DiagnosticStatus(level=level, name=name, hardware_id=hardware_id,
-                              message=str(values.get('status', '')))
-    status.values = [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
+                              message=values.get('status', ''))
+    status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
     msg = DiagnosticArray()
     msg.header.stamp = ns_to_time(stamp_ns)
     msg.status = [status]
     return msg
 
 
-def chunk_info_values(record, masked, timings, latency_ms, publish_ms):
-    """Return the chunk_info key/values of one InferenceRecord (see the module docstring)."""
+def chunk_info_values(record, masked, timings, latency_ms, publish_ms, weights_sha256='',
+                      engine_path=''):
+    """Return the chunk_info {key: text} of one InferenceRecord (core/status.py ChunkInfo)."""
     obs, result = record.observation, record.result
-    values = {'status': result.status, 'error': result.error or '',
-              'instruction': obs.instruction}
-    values.update({f'stamp_ns.{name}': ns for name, ns in obs.stamps_ns.items()})
-    values.update({f'masked.{slot}': 'true' for slot in masked})
     actions = result.actions
-    values.update({
-        'tokens': len(result.tokens) if result.tokens is not None else 0,
-        'decode_steps': result.decode_steps,
-        'horizon': actions.shape[0] if actions is not None else 0,
-        'action_dim': actions.shape[1] if actions is not None else 0,
-        'latency_ms': f'{latency_ms:.2f}', 'convert_ms': f'{record.convert_ms:.2f}'})
-    for stage in ('preprocess', 'prefill', 'decode', 'detokenize'):
-        values[f'{stage}_ms'] = f'{timings.get(stage, float("nan")):.2f}'
-    values['inference_ms'] = f'{timings.get("total", float("nan")):.2f}'
-    values['publish_ms'] = f'{publish_ms:.2f}'
-    values['overhead_ms'] = f'{overhead_ms(record, timings, publish_ms):.2f}'
-    values['inputs_during_inference'] = record.inputs_during_inference
-    return values
+    info = ChunkInfo(
+        status=result.status, error=result.error or '', instruction=obs.instruction,
+        stamps_ns=dict(obs.stamps_ns), masked=tuple(masked),
+        tokens=len(result.tokens) if result.tokens is not None else 0,
+        decode_steps=result.decode_steps,
+        horizon=actions.shape[0] if actions is not None else 0,
+        action_dim=actions.shape[1] if actions is not None else 0,
+        latency_ms=latency_ms, convert_ms=record.convert_ms,
+        preprocess_ms=timings.get('preprocess', float('nan')),
+        prefill_ms=timings.get('prefill', float('nan')),
+        decode_ms=timings.get('decode', float('nan')),
+        detokenize_ms=timings.get('detokenize', float('nan')),
+        inference_ms=timings.get('total', float('nan')), publish_ms=publish_ms,
+        overhead_ms=overhead_ms(record, timings, publish_ms),
+        inputs_during_inference=record.inputs_during_inference,
+        weights_sha256=weights_sha256, engine_path=engine_path)
+    return info.encode()
 
 
 def overhead_ms(record, timings, publish_ms):

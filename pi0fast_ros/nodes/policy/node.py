@@ -307,9 +307,8 @@ class PolicyNode(Node):
                                 throttle_duration_sec=LOG_THROTTLE_S)
 
     def _publish_info(self, record, level, timings, latency_ms, publish_ms):
-        values = chunk_info_values(record, self.masked, timings, latency_ms, publish_ms)
-        values['weights_sha256'] = self.weights_sha256
-        values['engine_path'] = self.policy.engine_path
+        values = chunk_info_values(record, self.masked, timings, latency_ms, publish_ms,
+                                   self.weights_sha256, self.policy.engine_path)
         self.info_pub.publish(chunk_info_message(
             record.observation.stamp_ns, level, self.get_fully_qualified_name().lstrip('/')
             + '/chunk', self.get_name(), values))

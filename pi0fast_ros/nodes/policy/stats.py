@@ -45,7 +45,6 @@ class PolicyStats:
         self.inference_errors = 0
         self.dropped = collections.Counter()           # superseded / paused -> count
         self.rejected = collections.Counter()          # InputError.reason -> count
-        self.last_problem = ''
         self._times = {k: collections.deque(maxlen=WINDOW)
                        for k in ('latency', 'inference', 'overhead')}
         self._published = collections.deque()
@@ -89,7 +88,6 @@ class PolicyStats:
     def record_rejection(self, reason, message):
         with self._lock:
             self.rejected[reason] += 1
-            self.last_problem = message
             self._attempt(False, f'{reason}: {message}')
 
     def chunks_per_s(self):
