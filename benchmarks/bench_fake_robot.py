@@ -33,7 +33,7 @@ import time
 import cv2
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / 'test'))
+sys.path.insert(0, str(REPO / 'test' / 'support'))
 
 
 def per_call_ms(fn, n=300):

@@ -16,7 +16,7 @@
 The split graph across two network namespaces: what the link costs the control loop.
 
 "robot" runs `pi0fast-bringup --role robot --fake-hardware --record`, "gpu" runs
-`pi0fast-bringup --role gpu` (test/netns.py builds the namespaces; needs root). Per
+`pi0fast-bringup --role gpu` (test/support/netns.py builds the namespaces; needs root). Per
 configuration (cameras raw Image or JPEG CompressedImage; link rate limited by tbf, or not)
 it prints the bytes per second on the veth (each direction), the chunk delay p50/p99 (arrival
 at the robot minus the chunk's observation stamp, both robot clock: inference + transport),
@@ -44,8 +44,8 @@ from pi0fast_ros.testing.seams import seam_report
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / 'test'))
-import netns  # noqa: E402, I100  (test/netns.py)
+sys.path.insert(0, str(REPO / 'test' / 'support'))
+import netns  # noqa: E402, I100  (test/support/netns.py)
 
 
 def write_config(base, transport, out_dir):
@@ -98,7 +98,7 @@ def run_config(name, args, work):
     common = ['--config', config, '--instruction', args.instruction]
     checkpoint = args.checkpoint
     if checkpoint == 'scripted':
-        from graph_checks import make_test_checkpoint     # test/graph_checks.py
+        from graph_checks import make_test_checkpoint     # test/support/graph_checks.py
         checkpoint = make_test_checkpoint(work / 'checkpoint', config)
     rollouts = work / f'rollouts_{name.replace("@", "_")}'
     with netns.TwoHosts(f'b{abs(hash(name)) % 10000}') as bed:
