@@ -33,7 +33,11 @@ STATS = {'min': [-10.0, 0.0, 0.0], 'max': [10.0, 50.0, 100.0], 'q01': [-9.0, 1.0
 def core(**kwargs):
     adapters = kwargs.pop('adapters', None)
     config = {'joint_names': kwargs.pop('joint_names', NAMES), 'action_rate_hz': 50.0,
-              'control_rate_hz': 50.0, 'blend_steps': 4, 'watchdog_timeout_s': 0.0}
+              'control_rate_hz': 50.0, 'blend_steps': 4, 'blend_schedule': 'linear',
+              'blend_step_budget': 0.0, 'blend_max_steps': 100, 'hard_switch_joints': (),
+              'interpolation': 'linear', 'watchdog_timeout_s': 0.0, 'lower_limits': (),
+              'upper_limits': (), 'max_velocity': (), 'start_enabled': True,
+              'envelope_margin': 0.2, 'require_envelope': True, 'max_future_s': 0.5}
     config.update(kwargs)
     return ExecutorCore(ExecutorConfig(**config), adapters)
 
