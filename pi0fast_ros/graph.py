@@ -64,6 +64,15 @@ class GraphOptions:
     role: str = 'all'
 
 
+# The module whose main() each executable runs: setup.py's console_scripts say the same.
+NODE_MODULES = {
+    'policy_node': 'pi0fast_ros.nodes.policy.node',
+    'executor_node': 'pi0fast_ros.nodes.executor.node',
+    'fake_robot': 'pi0fast_ros.nodes.fake_robot.node',
+    'rollout_recorder': 'pi0fast_ros.nodes.recorder.node',
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class NodeSpec:
     """One node to start: `ros2 run pi0fast_ros <executable>` == `python -m <module>`."""
@@ -74,7 +83,7 @@ class NodeSpec:
 
     @property
     def module(self):
-        return f'pi0fast_ros.nodes.{self.executable}'
+        return NODE_MODULES[self.executable]
 
 
 def _set_if(values, key, value):

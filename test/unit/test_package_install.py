@@ -14,6 +14,7 @@
 
 """After colcon build the ament index finds the package, its launch/ and config/ and scripts."""
 
+import importlib.util
 import os
 import pathlib
 import shutil
@@ -66,3 +67,15 @@ def test_tools_are_on_path_after_sourcing_a_colcon_install(tmp_path, symlink):
     assert found.returncode == 0, found.stdout + found.stderr
     where = found.stdout.split()
     assert where == [str(tmp_path / 'install' / 'pi0fast_ros' / 'bin' / n) for n in TOOLS]
+
+
+@pytest.mark.parametrize('name', NODES)
+def test_bringup_runs_the_module_ros2_run_runs(name):
+    # pi0fast-bringup and the launch tests start `python -m <module>`; ros2 run starts the
+    # console script. Both must run the same main(), and the module must be runnable with -m.
+    from importlib.metadata import entry_points
+    from pi0fast_ros.graph import NODE_MODULES
+    scripts = {e.name: e.value for e in entry_points(group='console_scripts')}
+    assert scripts[name] == f'{NODE_MODULES[name]}:main'
+    source = pathlib.Path(importlib.util.find_spec(NODE_MODULES[name]).origin).read_text()
+    assert "if __name__ == '__main__':" in source
