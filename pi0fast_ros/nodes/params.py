@@ -88,6 +88,11 @@ def defaults(params):
     return {p.name: p.default for p in params}
 
 
+_WHAT = {'bool': 'true or false', 'int': 'an integer', 'float': 'a number', 'str': 'a string',
+         'str_list': 'a list of strings', 'float_list': 'a list of numbers',
+         'number_list': 'a list of numbers'}
+
+
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -113,11 +118,6 @@ def _check_type(param, value):
         if items is not None and all(element(v) for v in items):
             return items if kind == 'str_list' else tuple(float(v) for v in items)
     raise StartupError(f'parameter {name}: expected {_WHAT[kind]}, got {value!r}')
-
-
-_WHAT = {'bool': 'true or false', 'int': 'an integer', 'float': 'a number', 'str': 'a string',
-         'str_list': 'a list of strings', 'float_list': 'a list of numbers',
-         'number_list': 'a list of numbers'}
 
 
 def _check_range(param, value):
