@@ -37,7 +37,8 @@ import sys
 
 import numpy as np
 from pi0fast_ros.core.control.chunks import NS
-from pi0fast_ros.core.control.executor import ExecutorConfig, ExecutorCore
+from pi0fast_ros.core.control.executor import ExecutorCore
+from pi0fast_ros.nodes.executor.params import validate
 from pi0fast_ros.testing.seams import seam_report
 import yaml
 
@@ -54,9 +55,10 @@ def settings(scenario):
     doc = yaml.safe_load((REPO / 'config' / f'{scenario}.yaml').read_text())
     shipped = {k: doc['/**/executor_node']['ros__parameters'][k] for k in BLEND_KEYS}
     steps = shipped['blend_steps']
-    return {'hard': {'blend_schedule': 'hard', 'blend_steps': 0},
-            f'linear{steps}': {'blend_schedule': 'linear', 'blend_steps': steps},
-            f'exp{steps}': {'blend_schedule': 'exponential', 'blend_steps': steps},
+    fixed = {'blend_step_budget': 0.0}   # a fixed schedule, whatever the node's default
+    return {'hard': {'blend_schedule': 'hard', 'blend_steps': 0, **fixed},
+            f'linear{steps}': {'blend_schedule': 'linear', 'blend_steps': steps, **fixed},
+            f'exp{steps}': {'blend_schedule': 'exponential', 'blend_steps': steps, **fixed},
             'shipped config': shipped}
 
 
@@ -93,8 +95,11 @@ def simulate(scenario, setting, delay_frac, duration, seed, period_frac):
     target = MovingTarget(np.random.default_rng(seed))
     names = tuple(f'j{i}' for i in range(DIM))
     # blending only: the chunks are made up here, no action envelope bounds them
-    core = ExecutorCore(ExecutorConfig(names, rate, ctrl, watchdog_timeout_s=0.0,
-                                       require_envelope=False, **setting))
+    # the executor node's defaults (its parameter table) for what the setting leaves out
+    config, _, _ = validate({'action_joint_names': names, 'action_rate_hz': rate,
+                             'control_rate_hz': ctrl, 'watchdog_timeout_s': 0.0,
+                             'require_envelope': False, **setting})
+    core = ExecutorCore(config)
     span = horizon / rate
     delay = delay_frac * span
     # period 0: back to back, one inference in flight: the next observation when a chunk lands

@@ -22,10 +22,12 @@ executor for the action side, so one YAML section describes the embodiment for b
     chain = adapter_chain_from_parameters(node, action_joint_names)  # or build it directly
 """
 
+import dataclasses
+
 from pi0fast_ros.core.control.adapter_chain import ADAPTER_TYPES, AdapterSpecError
 from pi0fast_ros.core.control.adapter_chain import build_adapter_chain
-from pi0fast_ros.nodes.common import declare, declare_optional, StartupError
-from rclpy.parameter import Parameter
+from pi0fast_ros.nodes.common import declare, declare_optional, declare_param, StartupError
+from pi0fast_ros.nodes.params import SHARED
 
 
 def _plain(value):
@@ -42,10 +44,10 @@ def declare_adapter_parameters(node, prefix='adapters'):
     The returned dict has build_adapter_chain's format; keys the parameters leave unset are
     absent, so the core's defaults apply. Raises StartupError for an unknown adapter type.
     """
-    chain = declare(node, f'{prefix}.chain', Parameter.Type.STRING_ARRAY,
-                    'embodiment adapters applied in order from the robot side to the policy '
-                    'side (empty: identity); each name has its own <name>.* keys',
-                    read_only=True) or []
+    entry = SHARED['adapters.chain']
+    if prefix != 'adapters':
+        entry = dataclasses.replace(entry, name=f'{prefix}.chain')
+    chain = declare_param(node, entry) or []
     spec = {'chain': list(chain)}
     for name in chain:
         kind = declare(node, f'{prefix}.{name}.type', name,

@@ -22,9 +22,12 @@ import traceback
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
+
+from .params import StartupError
 
 LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
           'error': DiagnosticStatus.ERROR, 'stale': DiagnosticStatus.STALE}
@@ -175,8 +178,39 @@ def _tear_down(node, executor):
     rclpy.try_shutdown()
 
 
-class StartupError(RuntimeError):
-    """A node cannot start (bad parameter, missing checkpoint): the message says why."""
+# StartupError is defined in params.py (no rclpy there) and imported from either module.
+LIST_TYPES = {'str_list': Parameter.Type.STRING_ARRAY, 'float_list': Parameter.Type.DOUBLE_ARRAY,
+              'number_list': Parameter.Type.DOUBLE_ARRAY}
+
+
+def declare_table(node, params):
+    """
+    Declare every entry of a parameter table (params.py) on node; return {name: value}.
+
+    Each gets a descriptor with its description, range and read-only flag. A value the
+    parameters files give outside the range or of the wrong type is a StartupError.
+    """
+    try:
+        return {p.name: _plain(declare_param(node, p)) for p in params}
+    except ParameterException as exc:
+        raise StartupError(f'invalid parameter: {exc}') from None
+
+
+def declare_param(node, param):
+    """Declare one table entry on node and return its value."""
+    span = {}
+    if param.limits is not None:
+        span = {'min_value': param.limits[0], 'max_value': param.limits[1]}
+    default = LIST_TYPES.get(param.kind, param.default)
+    return declare(node, param.name, default, param.description, read_only=param.read_only,
+                   dynamic_typing=param.kind == 'number_list', **span)
+
+
+def _plain(value):
+    # rclpy hands arrays out as array.array or lists: plain tuples for the tables.
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return tuple(value)
 
 
 def declare(node, name, default, description, *, read_only=False, min_value=None,

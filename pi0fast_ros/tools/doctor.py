@@ -42,11 +42,17 @@ from .doctor_report import render
 from ..core.model import Pi0FastEngine
 from ..core.model.perf import decode_weight_bytes, sync_now, weight_stream_bound
 from ..core.model.selfcheck import compare
+from ..nodes.executor.params import TABLE as EXECUTOR_TABLE
+from ..nodes.params import defaults
+from ..nodes.policy.config import TABLE as POLICY_TABLE
 
-# Node defaults (policy_config.py, executor_params.py) where the config file says nothing.
-DEFAULT_SETTINGS = {'action_rate_hz': 30.0, 'control_rate_hz': 30.0, 'inference_period_s': 0.0,
-                    'blend_steps': 5, 'blend_max_steps': 60, 'watchdog_timeout_s': 1.0,
-                    'realtime_priority': 50}
+# Where the config file says nothing: the nodes' defaults (their parameter tables), and the
+# SCHED_FIFO priority to probe (the executor's in the shipped configs; the node's default, 0,
+# asks for none).
+_NODE_DEFAULTS = {**defaults(POLICY_TABLE), **defaults(EXECUTOR_TABLE)}
+DEFAULT_SETTINGS = {**{key: _NODE_DEFAULTS[key] for key in (
+    'action_rate_hz', 'control_rate_hz', 'inference_period_s', 'blend_steps', 'blend_max_steps',
+    'watchdog_timeout_s')}, 'realtime_priority': 50}
 
 
 def read_settings(config):

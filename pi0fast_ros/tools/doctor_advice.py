@@ -45,8 +45,8 @@ class Advice:
     notes: list
 
 
-def advise(latency_s, horizon, action_rate_hz, control_rate_hz, blend_steps=5,
-           blend_max_steps=60, inference_period_s=0.0, watchdog_timeout_s=1.0):
+def advise(latency_s, horizon, action_rate_hz, control_rate_hz, blend_steps, blend_max_steps,
+           inference_period_s, watchdog_timeout_s):
     """Return Advice for a p99 chunk latency (seconds) and the current settings."""
     chunk_s = horizon / action_rate_hz
     notes = []

@@ -184,8 +184,9 @@ def test_so100_gripper_does_not_jump_after_a_hold(spawn, probe):
     from std_msgs.msg import String
     names = shared(SO100)['action_joint_names']
     stats = policy_space_stats(SO100)['action']
+    # as the policy node derives it with so100.yaml's envelope_margin 0.2, envelope_stats auto
     envelope = envelope_from_stats('action', stats_from_mean_std(stats['mean'], stats['std']),
-                                   names)[0]
+                                   names, 0.2, 'auto')[0]
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
     probe.publisher(String, 'action_envelope', latched).publish(String(data=envelope.to_json()))

@@ -22,6 +22,7 @@ robot clock 0.3 s ahead) still moves the arm instead of being replaced before it
 
 from diagnostic_msgs.msg import DiagnosticStatus
 import numpy as np
+from pi0fast_ros.core.control.blend_rule import BlendRule
 from pi0fast_ros.core.control.blending import ChunkScheduler, MAX_PENDING
 from pi0fast_ros.core.control.chunks import NS, uniform_chunk
 from pi0fast_ros.core.control.executor import ExecutorConfig, ExecutorCore
@@ -35,8 +36,12 @@ NAMES = ('a', 'b', 'grip')
 
 def core(**kwargs):
     config = {'joint_names': NAMES, 'action_rate_hz': 50.0, 'control_rate_hz': 50.0,
-              'blend_steps': 4, 'watchdog_timeout_s': 1.0,
-              'require_envelope': False}  # the envelope has its own tests
+              'blend_steps': 4, 'blend_schedule': 'linear', 'blend_step_budget': 0.0,
+              'blend_max_steps': 100, 'hard_switch_joints': (), 'interpolation': 'linear',
+              'watchdog_timeout_s': 1.0, 'lower_limits': (), 'upper_limits': (),
+              'max_velocity': (), 'start_enabled': True, 'envelope_margin': 0.2,
+              'require_envelope': False,  # the envelope has its own tests (test_envelope.py)
+              'max_future_s': 0.5}
     config.update(kwargs)
     return ExecutorCore(ExecutorConfig(**config))
 
@@ -111,7 +116,7 @@ def test_a_stream_stamped_ahead_of_this_clock_moves_the_arm():
 
 
 def test_chunks_replaced_before_they_start_are_counted():
-    s = ChunkScheduler(1)
+    s = ChunkScheduler(1, BlendRule('linear', 5, 0.0, 1.0, 0, 'linear'))
     for k in range(MAX_PENDING + 3):
         s.submit(uniform_chunk(T0 + (k + 1) * NS // 100, np.ones((10, 1)), 50.0), T0)
     assert s.pending == MAX_PENDING and s.take_superseded() == 3

@@ -29,6 +29,8 @@ import signal
 from diagnostic_msgs.msg import DiagnosticArray
 from harness import wait_for
 import numpy as np
+from pi0fast_ros.nodes.executor.params import TABLE as EXECUTOR_TABLE
+from pi0fast_ros.nodes.params import defaults
 from pi0fast_ros.testing.seams import seam_report, series_from_status, step_limit
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import JointState
@@ -206,11 +208,13 @@ class GraphChecks:
         self.probe, self.ns = probe, namespace.rstrip('/')
         doc = yaml.safe_load(pathlib.Path(config_path).read_text())
         shared = doc['/**']['ros__parameters']
-        self.executor_params = doc.get('/**/executor_node', {}).get('ros__parameters', {})
+        # what the config's executor section leaves out takes the node's default (its table)
+        self.executor_params = {**defaults(EXECUTOR_TABLE), **doc.get(
+            '/**/executor_node', {}).get('ros__parameters', {})}
         self.names = list(shared['action_joint_names'])
         self.action_rate = float(shared['action_rate_hz'])
-        self.control_rate = float(self.executor_params.get('control_rate_hz', 30.0))
-        self.interpolation = self.executor_params.get('interpolation', 'linear')
+        self.control_rate = float(self.executor_params['control_rate_hz'])
+        self.interpolation = self.executor_params['interpolation']
         fake = doc['/**/fake_robot']['ros__parameters']
         self.arm_range = (np.asarray(fake['position_min'], dtype=np.float64),
                           np.asarray(fake['position_max'], dtype=np.float64))
@@ -320,7 +324,7 @@ class GraphChecks:
         chunks = {(m.header.stamp.sec * NS + m.header.stamp.nanosec): m for _, m in self.chunks}
         constant = all(np.all(np.array([p.positions for p in m.points]) == m.points[0].positions)
                        for m in chunks.values())
-        hard = np.isin(self.names, self.executor_params.get('hard_switch_joints', []))
+        hard = np.isin(self.names, self.executor_params['hard_switch_joints'])
         checked = np.zeros(len(self.names), dtype=int)
         old, before, after_hold = None, {}, False
         for row in self.statuses():
@@ -399,7 +403,7 @@ class GraphChecks:
         assert wait_for(lambda: len(self.status) - start >= ticks, timeout)
         rows = [v for v in self.statuses() if v.get('command')]
         commands, stamps, _ = series_from_status(rows)
-        report = seam_report(commands, stamps, int(self.executor_params.get('blend_steps', 5)))
+        report = seam_report(commands, stamps, int(self.executor_params['blend_steps']))
         assert len(report.seam_ticks) >= 3, 'too few chunk switches observed'
         limit = step_limit(np.broadcast_to(vmax, (commands.shape[1],)), self.control_rate)
         assert np.all(report.seam_jumps <= limit * (1 + 1e-9)), (report.seam_jumps, limit)

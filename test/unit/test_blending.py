@@ -101,6 +101,11 @@ def make_stream(rng, spacing_ticks=11):
     return ticks, chunks
 
 
+def scheduler(dim, schedule, steps, hard=None):
+    # a fixed schedule: no step budget (so no tick period or minimum progress), linear sampling
+    return ChunkScheduler(dim, BlendRule(schedule, steps, 0.0, 1.0, 0, 'linear'), hard)
+
+
 def run_scheduler(scheduler, chunks, ticks):
     out, pending = [], list(chunks)
     for t in ticks:
@@ -117,7 +122,7 @@ def test_scheduler_matches_offline_reference(schedule, n):
     rng = np.random.default_rng(2)
     ticks, chunks = make_stream(rng)
     hard = np.array([False, False, False, True])  # the last joint is a gripper
-    got = run_scheduler(ChunkScheduler(D, schedule, n, hard), chunks, ticks)
+    got = run_scheduler(scheduler(D, schedule, n, hard), chunks, ticks)
     expected = reference(chunks, ticks, schedule, n, hard)
     assert sum(e is not None for e in expected) > 40
     assert sum(e is None for e in expected[10:]) > 3  # gaps after ended chunks
@@ -133,7 +138,7 @@ def test_weights_and_provenance_during_a_blend():
     assert blend_weights('hard', 4).size == 0
     with pytest.raises(ValueError, match='schedule'):
         blend_weights('cosine', 3)
-    s = ChunkScheduler(2, 'linear', 4)
+    s = scheduler(2, 'linear', 4)
     old, new = T0, T0 + 100_000_000
     s.submit(uniform_chunk(old, np.zeros((30, 2)), ACTION_HZ), old)
     assert s.step(old + 1).previous_stamp_ns == 0
@@ -146,7 +151,7 @@ def test_weights_and_provenance_during_a_blend():
 
 
 def test_stale_out_of_order_and_superseded():
-    s = ChunkScheduler(2)
+    s = scheduler(2, 'linear', 5)
     horizon = int(H / ACTION_HZ * NS)
     with pytest.raises(ChunkError) as info:
         s.submit(uniform_chunk(T0, np.zeros((H, 2)), ACTION_HZ), T0 + horizon)
@@ -163,7 +168,7 @@ def test_stale_out_of_order_and_superseded():
 
 
 def test_future_chunk_waits_for_its_stamp_and_exhaustion_is_reported():
-    s = ChunkScheduler(1, 'linear', 0)
+    s = scheduler(1, 'linear', 0)
     assert s.step(T0).reason == 'no_chunk'
     s.submit(uniform_chunk(T0 + 50_000_000, np.full((3, 1), 7.0), ACTION_HZ), T0)
     assert s.step(T0 + 49_000_000).target is None
@@ -178,7 +183,7 @@ def test_chunks_arriving_mid_blend_never_jump():
     # constant chunks 0, 1, 2, 3 arriving every 2 ticks while blends last 6 ticks: the output
     # must move monotonically, with steps well below the hard switch's 1.0 (blending from the
     # previous *chunk* instead of the blend in progress would step 6/7 at the third chunk)
-    s = ChunkScheduler(1, 'linear', 6)
+    s = scheduler(1, 'linear', 6)
     values = []
     for k in range(30):
         t = T0 + k * 20_000_000
@@ -197,7 +202,7 @@ def test_a_new_chunk_takes_over_from_the_last_command_at_any_nesting_depth():
     # old side is what was commanded at the tick before (a blend keeps its weight once a newer
     # chunk takes over), so every takeover is 6/7 * previous + 1/7 * new. The collapse used to
     # advance the old blend's fade one more tick first: a step about twice the others.
-    s = ChunkScheduler(1, 'linear', 6)
+    s = scheduler(1, 'linear', 6)
     values, depths = [], []
     for k in range(24):
         t = T0 + k * 20_000_000
@@ -211,7 +216,7 @@ def test_a_new_chunk_takes_over_from_the_last_command_at_any_nesting_depth():
 
 
 def test_rebase_blends_from_the_held_value():
-    s = ChunkScheduler(1, 'linear', 3)
+    s = scheduler(1, 'linear', 3)
     s.submit(uniform_chunk(T0, np.full((60, 1), 10.0), ACTION_HZ), T0)
     s.step(T0)
     s.rebase(np.array([4.0]), T0 + 1)
@@ -231,8 +236,8 @@ def test_step_budget_keeps_seams_within_the_chunks_own_steps():
     results = {}
     for budget in (0.0, 1.0):
         rule = BlendRule('linear', 5, step_budget=budget, min_progress=0.05,
-                         tick_ns=int(NS / ACTION_HZ))
-        s = ChunkScheduler(2, rule=rule)
+                         tick_ns=int(NS / ACTION_HZ), interpolation='linear')
+        s = ChunkScheduler(2, rule)
         s.submit(uniform_chunk(T0, old, ACTION_HZ), T0)
         ticks = [T0 + int(round(k / ACTION_HZ * NS)) for k in range(190)]
         samples = []

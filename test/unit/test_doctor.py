@@ -99,34 +99,38 @@ def test_a_missing_checkpoint_exits_2(capsys, tmp_path):
     assert 'pi0fast-doctor:' in capsys.readouterr().err
 
 
+# the blend settings of config/so100.yaml, back to back, the executor's watchdog
+SO100 = {'blend_steps': 5, 'blend_max_steps': 60, 'inference_period_s': 0.0,
+         'watchdog_timeout_s': 1.0}
+
+
 def test_advice_period_and_blend_from_the_timing_model():
     # D = 30 / 30 = 1 s; L = 0.38 s; blend 5 ticks = 0.167 s -> longest period 0.453 s.
     # 1.25 L = 0.475 -> 0.5 > 0.453, so 0.45; overlap (1 - 0.45 - 0.38) s = 5.1 ticks -> 5.
-    a = advise(0.38, 30, 30.0, 30.0, blend_steps=5, blend_max_steps=60,
-               inference_period_s=0.2)
+    a = advise(0.38, 30, 30.0, 30.0, **dict(SO100, inference_period_s=0.2))
     assert a.in_time and a.keeps_up
     assert a.inference_period_s == pytest.approx(0.45)
     assert (a.blend_steps, a.blend_max_steps) == (5, 5)
     # A fast device: 1.25 x 0.05 -> 0.1 s; overlap (1 - 0.1 - 0.05) s = 25 ticks.
-    a = advise(0.05, 30, 30.0, 30.0)
+    a = advise(0.05, 30, 30.0, 30.0, **SO100)
     assert a.inference_period_s == pytest.approx(0.1)
     assert (a.blend_steps, a.blend_max_steps) == (5, 25)
 
 
 def test_advice_when_the_chunk_cannot_keep_up_or_arrives_too_late():
     # 2 x 0.45 + 0.167 > 1: not even back to back; the overlap is 0.1 s = 3 ticks.
-    a = advise(0.45, 30, 30.0, 30.0, blend_steps=5)
+    a = advise(0.45, 30, 30.0, 30.0, **SO100)
     assert a.in_time and not a.keeps_up and a.inference_period_s == 0.0
     assert a.blend_steps == 3 and 'even back to back' in a.notes[0]
-    late = advise(1.2, 30, 30.0, 30.0)
+    late = advise(1.2, 30, 30.0, 30.0, **SO100)
     assert not late.in_time and late.inference_period_s is None
     assert 'arrives after its last action' in late.notes[0]
 
 
 def test_advice_flags_a_too_long_configured_period_and_the_watchdog():
-    a = advise(0.2, 30, 30.0, 30.0, inference_period_s=0.9)
+    a = advise(0.2, 30, 30.0, 30.0, **dict(SO100, inference_period_s=0.9))
     assert any('inference_period_s 0.9 is too long' in n for n in a.notes)
     # D = 3 s, L = 0.5 s -> period 0.65 s, above a 0.5 s watchdog
-    a = advise(0.5, 90, 30.0, 30.0, watchdog_timeout_s=0.5)
+    a = advise(0.5, 90, 30.0, 30.0, **dict(SO100, watchdog_timeout_s=0.5))
     assert a.inference_period_s == pytest.approx(0.65)
     assert any('watchdog_timeout_s 0.5' in n for n in a.notes)

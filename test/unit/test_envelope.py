@@ -33,7 +33,11 @@ STATS = {'min': [-10.0, 0.0, 0.0], 'max': [10.0, 50.0, 100.0], 'q01': [-9.0, 1.0
 def core(**kwargs):
     adapters = kwargs.pop('adapters', None)
     config = {'joint_names': kwargs.pop('joint_names', NAMES), 'action_rate_hz': 50.0,
-              'control_rate_hz': 50.0, 'blend_steps': 4, 'watchdog_timeout_s': 0.0}
+              'control_rate_hz': 50.0, 'blend_steps': 4, 'blend_schedule': 'linear',
+              'blend_step_budget': 0.0, 'blend_max_steps': 100, 'hard_switch_joints': (),
+              'interpolation': 'linear', 'watchdog_timeout_s': 0.0, 'lower_limits': (),
+              'upper_limits': (), 'max_velocity': (), 'start_enabled': True,
+              'envelope_margin': 0.2, 'require_envelope': True, 'max_future_s': 0.5}
     config.update(kwargs)
     return ExecutorCore(ExecutorConfig(**config), adapters)
 
@@ -45,13 +49,13 @@ def submit(c, stamp, positions, now=None, names=NAMES):
 
 
 def policy_envelope(margin=0.2):
-    return envelope_from_stats('action', STATS, NAMES, margin)[0]
+    return envelope_from_stats('action', STATS, NAMES, margin, 'auto')[0]
 
 
 # ---- the envelope from statistics ----
 
 def test_envelope_is_the_data_range_widened_by_the_margin():
-    env, warnings = envelope_from_stats('action', STATS, NAMES, margin=0.1)
+    env, warnings = envelope_from_stats('action', STATS, NAMES, margin=0.1, which='auto')
     np.testing.assert_allclose(env.lower, [-12.0, -5.0, -10.0])
     np.testing.assert_allclose(env.upper, [12.0, 55.0, 110.0])
     assert warnings == [] and 'min/max' in env.source
@@ -64,19 +68,21 @@ def test_envelope_is_the_data_range_widened_by_the_margin():
 
 def test_quantiles_are_the_fallback_and_missing_bounds_are_an_error():
     only_q = {k: STATS[k] for k in ('mean', 'std', 'q01', 'q99')}
-    env = envelope_from_stats('action', only_q, NAMES, margin=0.0)[0]
+    env = envelope_from_stats('action', only_q, NAMES, margin=0.0, which='auto')[0]
     np.testing.assert_allclose(env.lower, [-9.0, 1.0, 2.0])
     with pytest.raises(EnvelopeError, match=r"no min/max or q01/q99 \(only \['mean', 'std'\]"):
-        envelope_from_stats('action', {'mean': [0] * 3, 'std': [1] * 3}, NAMES)
+        envelope_from_stats('action', {'mean': [0] * 3, 'std': [1] * 3}, NAMES, 0.2, 'auto')
     with pytest.raises(EnvelopeError, match='not finite'):
-        envelope_from_stats('action', {**STATS, 'max': [1.0, np.nan, 1.0]}, NAMES)
+        envelope_from_stats('action', {**STATS, 'max': [1.0, np.nan, 1.0]}, NAMES, 0.2,
+                            'auto')
     with pytest.raises(EnvelopeError, match='3 / 3 values, expected 2'):
-        envelope_from_stats('action', STATS, ('a', 'b'))
+        envelope_from_stats('action', STATS, ('a', 'b'), 0.2, 'auto')
 
 
 def test_a_joint_constant_in_the_data_gets_the_widest_range_as_margin():
     stats = {'min': [0.0, 5.0], 'max': [10.0, 5.0]}
-    env, warnings = envelope_from_stats('observation.state', stats, ('x', 'y'), margin=0.2)
+    env, warnings = envelope_from_stats('observation.state', stats, ('x', 'y'), margin=0.2,
+                                        which='auto')
     np.testing.assert_allclose(env.lower, [-2.0, 3.0])
     np.testing.assert_allclose(env.upper, [12.0, 7.0])
     assert "['y'] never moved" in warnings[0]
@@ -99,7 +105,7 @@ def test_checkpoint_envelopes_read_both_stats_files(tmp_path):
              'observation.state': {'mean': [10.0] * 6, 'std': [2.0] * 6}}
     path = make_random_checkpoint(tmp_path / 'ckpt', seed=1, stats=stats)
     names = tuple(f'j{i}' for i in range(6))
-    state, action, _ = checkpoint_envelopes(path, names, names, margin=0.0)
+    state, action, _ = checkpoint_envelopes(path, names, names, margin=0.0, which='auto')
     np.testing.assert_allclose(action.lower, -1.0)
     np.testing.assert_allclose(action.upper, 2.0)
     # a mean/std override moves the made-up min/max with it (mean +- 3 std)

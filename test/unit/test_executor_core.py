@@ -29,8 +29,12 @@ NAMES = ('a', 'b', 'grip')
 def core(**kwargs):
     adapters = kwargs.pop('adapters', None)
     config = {'joint_names': NAMES, 'action_rate_hz': 50.0, 'control_rate_hz': 50.0,
-              'blend_steps': 4, 'watchdog_timeout_s': 0.0,
-              'require_envelope': False}  # the envelope has its own tests (test_envelope.py)
+              'blend_steps': 4, 'blend_schedule': 'linear', 'blend_step_budget': 0.0,
+              'blend_max_steps': 100, 'hard_switch_joints': (), 'interpolation': 'linear',
+              'watchdog_timeout_s': 0.0, 'lower_limits': (), 'upper_limits': (),
+              'max_velocity': (), 'start_enabled': True, 'envelope_margin': 0.2,
+              'require_envelope': False,  # the envelope has its own tests (test_envelope.py)
+              'max_future_s': 0.5}
     config.update(kwargs)
     return ExecutorCore(ExecutorConfig(**config), adapters)
 

@@ -187,7 +187,8 @@ def test_action_envelope_of_a_relative_checkpoint_is_absolute(tmp_path):
     path = make_random_checkpoint(tmp_path, seed=3, lerobot_version='0.6',
                                   relative_actions=True, action_names=NAMES)
     policy = Pi0FastPolicy.from_pretrained(path)
-    _, action, _ = checkpoint_envelopes(path, NAMES, NAMES, margin=0.2, relative=policy.relative)
+    _, action, _ = checkpoint_envelopes(path, NAMES, NAMES, margin=0.2, which='auto',
+                                        relative=policy.relative)
     pre = load_file(str(next(path.glob('policy_preprocessor_step_3_*.safetensors'))))
     post = load_file(str(path / 'policy_postprocessor_step_0_unnormalizer_processor.safetensors'))
 

@@ -68,8 +68,12 @@ def chunk_max_step(chunk, tick_ns, interpolation='linear'):
 class BlendRule:
     """The schedule of a blend and its optional step budget (see the module docstring)."""
 
-    def __init__(self, schedule='linear', steps=5, step_budget=0.0, min_progress=0.05,
-                 tick_ns=0, interpolation='linear'):
+    def __init__(self, schedule, steps, step_budget, min_progress, tick_ns, interpolation):
+        """
+        Take every setting from the caller (the executor node's defaults are in its table).
+
+        step_budget 0: a fixed schedule (tick_ns and min_progress are then not used).
+        """
         if schedule not in SCHEDULES:
             raise ValueError(f'blend schedule must be one of {SCHEDULES}, got {schedule!r}')
         if steps < 0:

@@ -33,7 +33,6 @@ lags behind and then races to catch up.
 
 import numpy as np
 
-from .blend_rule import BlendRule
 from .chunks import ChunkError, INTERPOLATIONS
 
 MAX_NESTING = 4  # blends of blends when chunks arrive faster than a blend lasts
@@ -157,19 +156,20 @@ class ChunkScheduler:
     """
     Time-indexed chunk scheduling with blending; ROS-free and clock-free (times in ns).
 
-    ``submit`` validates ordering, staleness and how far ahead a chunk starts (at most
+    ``rule`` (a BlendRule) says how a blend fades and how chunks are sampled. ``submit``
+    validates ordering, staleness and how far ahead a chunk starts (at most
     ``max_future_ns``; None: unbounded), raising ChunkError; ``step`` gives the
     policy-space target of one tick, ``rebase`` tells it what was really commanded when the
     executor held instead, so the next chunk blends in from there.
     """
 
-    def __init__(self, dim, schedule='linear', blend_steps=5, hard_mask=None,
-                 interpolation='linear', rule=None, max_future_ns=None):
+    def __init__(self, dim, rule, hard_mask=None, max_future_ns=None):
+        interpolation = rule.interpolation
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f'interpolation must be one of {INTERPOLATIONS}, got '
                              f'{interpolation!r}')
         self.dim = dim
-        self.rule = rule or BlendRule(schedule, blend_steps, interpolation=interpolation)
+        self.rule = rule
         self.hard_mask = np.zeros(dim, bool) if hard_mask is None else \
             np.asarray(hard_mask, bool)
         if self.hard_mask.shape != (dim,):

@@ -31,7 +31,6 @@ import json
 
 import numpy as np
 
-DEFAULT_MARGIN = 0.2
 STAT_PAIRS = {'minmax': ('min', 'max'), 'quantiles': ('q01', 'q99')}
 SOURCES = ('auto', 'minmax', 'quantiles', 'none')
 MAX_LISTED = 3  # violations named in one message
@@ -126,7 +125,7 @@ def _pair(key, stats, which):
                         f'{sorted(stats)}): no envelope can be derived')
 
 
-def envelope_from_stats(key, stats, names, margin=DEFAULT_MARGIN, which='auto'):
+def envelope_from_stats(key, stats, names, margin, which):
     """
     Build the Envelope of feature ``key`` from its stats dict ``{stat: array-like [D]}``.
 
@@ -161,7 +160,7 @@ def envelope_from_stats(key, stats, names, margin=DEFAULT_MARGIN, which='auto'):
     return Envelope(tuple(names), lo - pad, hi + pad, source), warnings
 
 
-def limits_envelope(names, lower, upper, margin=DEFAULT_MARGIN):
+def limits_envelope(names, lower, upper, margin):
     """
     Build the Envelope of configured joint limits: each finite pair widened by ``margin``.
 
@@ -180,8 +179,8 @@ def limits_envelope(names, lower, upper, margin=DEFAULT_MARGIN):
     return Envelope(tuple(names), lo, hi, f'joint_limits, margin {margin:g}'), columns
 
 
-def checkpoint_envelopes(checkpoint_dir, state_names, action_names, margin=DEFAULT_MARGIN,
-                         which='auto', relative=None):
+def checkpoint_envelopes(checkpoint_dir, state_names, action_names, margin, which,
+                         relative=None):
     """
     Return ``(state envelope, action envelope, warnings)`` from a checkpoint's stats files.
 

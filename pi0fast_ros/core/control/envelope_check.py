@@ -49,8 +49,8 @@ class ChunkEnvelope:
     robot order); lower / upper: configured limits (robot space, command order; empty: none).
     """
 
-    def __init__(self, policy_names, command_names, robot_policy_names, lower=(), upper=(),
-                 margin=0.2, require=True):
+    def __init__(self, policy_names, command_names, robot_policy_names, lower, upper, margin,
+                 require):
         if not margin >= 0.0:
             raise ValueError(f'envelope margin must be >= 0, got {margin}')
         self.policy_names = tuple(policy_names)

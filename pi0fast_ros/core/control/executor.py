@@ -39,32 +39,31 @@ from .adapter_chain import AdapterChain
 from .blend_rule import BlendRule
 from .blending import ChunkScheduler
 from .chunks import ChunkError, make_chunk, NS
-from .envelope import DEFAULT_MARGIN
 from .envelope_check import ChunkEnvelope
 from .safety import SafetyFilter, Watchdog
 
 
 @dataclasses.dataclass(frozen=True)
 class ExecutorConfig:
-    """Executor settings (the node fills this from its parameters)."""
+    """Executor settings; the defaults are the executor node's (nodes/executor/params.py)."""
 
     joint_names: tuple            # policy-space action names (chunk joint_names)
     action_rate_hz: float
     control_rate_hz: float
-    blend_steps: int = 5
-    blend_schedule: str = 'linear'
-    blend_step_budget: float = 0.0  # > 0: slow blends so steps stay <= this x chunk steps
-    blend_max_steps: int = 100      # the longest a budget-slowed blend may last (ticks)
-    hard_switch_joints: tuple = ()  # policy-space names that switch at once (grippers)
-    interpolation: str = 'linear'
-    watchdog_timeout_s: float = 1.0  # 0 = only hold when no chunk covers now
-    lower_limits: tuple = ()        # robot space, command joint order; empty = none
-    upper_limits: tuple = ()
-    max_velocity: tuple = ()        # robot units / s; step limit = max_velocity / rate
-    start_enabled: bool = True
-    envelope_margin: float = DEFAULT_MARGIN  # chunks further outside joint_limits are refused
-    require_envelope: bool = True   # refuse chunks for joints with neither limits nor envelope
-    max_future_s: float = 0.5      # refuse chunks that start further ahead than this
+    blend_steps: int
+    blend_schedule: str
+    blend_step_budget: float      # > 0: slow blends so steps stay <= this x chunk steps
+    blend_max_steps: int          # the longest a budget-slowed blend may last (ticks)
+    hard_switch_joints: tuple     # policy-space names that switch at once (grippers)
+    interpolation: str
+    watchdog_timeout_s: float     # 0 = only hold when no chunk covers now
+    lower_limits: tuple           # robot space, command joint order; empty = none
+    upper_limits: tuple
+    max_velocity: tuple           # robot units / s; step limit = max_velocity / rate
+    start_enabled: bool
+    envelope_margin: float        # chunks further outside joint_limits are refused
+    require_envelope: bool        # refuse chunks for joints with neither limits nor envelope
+    max_future_s: float           # refuse chunks that start further ahead than this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,9 +103,9 @@ class ExecutorCore:
         rule = BlendRule(config.blend_schedule, config.blend_steps, config.blend_step_budget,
                          min_progress, int(round(NS / config.control_rate_hz)),
                          config.interpolation)
-        self.scheduler = ChunkScheduler(len(names), hard_mask=[
-            n in config.hard_switch_joints for n in names], interpolation=config.interpolation,
-            rule=rule, max_future_ns=int(round(config.max_future_s * NS)))
+        self.scheduler = ChunkScheduler(len(names), rule, hard_mask=[
+            n in config.hard_switch_joints for n in names],
+            max_future_ns=int(round(config.max_future_s * NS)))
         step = [v / config.control_rate_hz for v in config.max_velocity]
         self.safety = SafetyFilter(self.command_names, config.lower_limits,
                                    config.upper_limits, step)

@@ -32,10 +32,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from pi0fast_ros.core.control.envelope import Envelope, EnvelopeError
 from pi0fast_ros.core.control.executor import ExecutorCore
-from pi0fast_ros.nodes.common import run_node, StartupError
+from pi0fast_ros.nodes.adapter_params import declare_adapter_parameters
+from pi0fast_ros.nodes.common import declare_table, run_node, StartupError
 from pi0fast_ros.nodes.executor.messages import chunk_from_msg, COMMAND_MSG_TYPES
 from pi0fast_ros.nodes.executor.messages import command_msg, diagnostics_msg, status_msg
-from pi0fast_ros.nodes.executor.params import read_executor_parameters
+from pi0fast_ros.nodes.executor.params import TABLE, validate
 from pi0fast_ros.nodes.realtime import PeriodicThread, set_fifo_priority
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
@@ -50,6 +51,13 @@ from trajectory_msgs.msg import JointTrajectory
 # the policy node's action envelope: latched like robot_description
 ENVELOPE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def read_executor_parameters(node):
+    """Declare the executor's parameters (TABLE and the adapter keys); return validate()'s."""
+    values = declare_table(node, TABLE)
+    values['adapters'] = declare_adapter_parameters(node)
+    return validate(values)
 
 
 class ExecutorNode(Node):

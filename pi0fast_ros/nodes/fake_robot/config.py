@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-The fake_robot node's parameters: declared with descriptors, validated into a frozen config.
+The fake_robot node's parameters: one table (TABLE), validated into a frozen config.
 
 Cameras are parallel lists (ROS parameter files have no lists of maps):
 
@@ -25,9 +25,7 @@ Cameras are parallel lists (ROS parameter files have no lists of maps):
 import dataclasses
 import math
 
-from rclpy.parameter import Parameter
-
-from ..common import declare, StartupError
+from ..params import check_values, Param, SHARED, StartupError, table
 from ...sim.arm_render import ArmLayout, VIEWS
 from ...sim.fake_arm import ArmLimits
 
@@ -50,7 +48,7 @@ class Camera:
 
 @dataclasses.dataclass(frozen=True)
 class FakeRobotConfig:
-    """Validated fake_robot parameters (see declare_all for their meaning)."""
+    """Validated fake_robot parameters (see TABLE for their meaning)."""
 
     joint_names: tuple
     limits: ArmLimits
@@ -66,59 +64,56 @@ class FakeRobotConfig:
     jpeg_quality: int
     command_type: str          # 'auto' or a ROS type name
     layout: ArmLayout
-    leader_topic: str = ''     # '' = no scripted teleoperation leader
+    leader_topic: str          # '' = no scripted teleoperation leader
 
 
-_S, _D = Parameter.Type.STRING_ARRAY, Parameter.Type.DOUBLE_ARRAY
-# (name, default, description[, (min, max)]); every one is read-only (a restart applies it).
-PARAMETERS = (
-    ('joint_names', _S, 'Joints of the fake arm, in the order of a Float64MultiArray command; '
-     '[] = action_joint_names.'),
-    ('action_joint_names', _S, 'Names of the action vector (shared /** key); the default '
-     'joint_names.'),
-    ('position_min', _D, 'Lower position limit per joint (joint units); [] = unlimited.'),
-    ('position_max', _D, 'Upper position limit per joint; [] = unlimited.'),
-    ('max_velocity', _D, 'Speed limit per joint (units/s); [] = unlimited.'),
-    ('initial_positions', _D, 'Start pose; [] = the middle of each joint range.'),
-    ('time_constant_s', 0.08, 'First-order lag of the servos towards the commanded position '
-     '(s).', (0.0, 10.0)),
-    ('command_type', 'auto', 'joint_commands type: auto (whatever the executor publishes), '
-     'float64_multi_array, joint_state or joint_trajectory.'),
-    ('joint_state_rate_hz', 100.0, 'joint_states publish rate.', (1.0, 1000.0)),
-    ('position_noise_std', 0.0, 'Standard deviation of the Gaussian noise on the reported '
-     'positions (joint units), like encoder jitter; the arm and the cameras are not affected. '
-     '0 = exact readings.', (0.0, 100.0)),
-    ('noise_seed', 0, 'Seed of that noise (runs are repeatable).', (0, 2**31 - 1)),
-    ('camera_rate_hz', 30.0, 'Camera frame rate.', (0.1, 120.0)),
-    ('cameras', _S, 'Camera names; each publishes <prefix>/<name>/image_raw (Image) and '
-     '.../compressed (JPEG).'),
-    ('camera_views', _S, f'View per camera: {list(VIEWS)}.'),
-    ('camera_arms', _S, 'Arm prefix shown per camera ("" = all arms); [] = all arms '
-     'everywhere.'),
-    ('camera_topic_prefix', 'cameras', 'Namespace of the camera topics (relative).'),
-    ('image_width', 320, 'Frame width (px).', (32, 4096)),
-    ('image_height', 240, 'Frame height (px).', (32, 4096)),
-    ('jpeg_quality', 80, 'JPEG quality of the compressed topics.', (1, 100)),
-    ('leader_topic', '', 'Play a scripted teleoperation leader arm: publish its JointState on '
-     'this topic and follow it, ignoring joint_commands ("" = off; e.g. leader/joint_states).'),
-    ('render.arm_prefixes', _S, 'Joint-name prefix of each drawn arm, e.g. [left_, right_]; '
-     '[] = one arm, no prefix.'),
-    ('render.yaw_joint', ArmLayout.yaw_joint, 'Base yaw joint (suffix after the arm prefix).'),
-    ('render.pitch_joints', _S, 'Shoulder, elbow, wrist pitch joints; [] = SO-100 names.'),
-    ('render.roll_joint', ArmLayout.roll_joint, 'Wrist roll joint ("" = none).'),
-    ('render.gripper_joint', ArmLayout.gripper_joint, 'Gripper joint ("" = none).'),
-    ('render.angle_unit', 'degrees', 'Unit of the arm joints: degrees or radians.'),
-    ('render.gripper_range', _D, '[closed, open] gripper values; [] = [0.0, 100.0].'),
+_S, _D = 'str_list', 'float_list'
+# Every one is read-only (a restart applies it).
+TABLE = table(
+    Param('joint_names', _S, (), 'Joints of the fake arm, in the order of a Float64MultiArray '
+          'command; [] = action_joint_names.'),
+    SHARED['action_joint_names'].describe('Names of the action vector (shared /** key); the '
+                                          'default joint_names.'),
+    Param('position_min', _D, (), 'Lower position limit per joint (joint units); [] = '
+          'unlimited.'),
+    Param('position_max', _D, (), 'Upper position limit per joint; [] = unlimited.'),
+    Param('max_velocity', _D, (), 'Speed limit per joint (units/s); [] = unlimited.'),
+    Param('initial_positions', _D, (), 'Start pose; [] = the middle of each joint range.'),
+    Param('time_constant_s', 'float', 0.08, 'First-order lag of the servos towards the '
+          'commanded position (s).', (0.0, 10.0)),
+    Param('command_type', 'str', 'auto', 'joint_commands type: auto (whatever the executor '
+          'publishes), float64_multi_array, joint_state or joint_trajectory.'),
+    Param('joint_state_rate_hz', 'float', 100.0, 'joint_states publish rate.', (1.0, 1000.0)),
+    Param('position_noise_std', 'float', 0.0, 'Standard deviation of the Gaussian noise on the '
+          'reported positions (joint units), like encoder jitter; the arm and the cameras are '
+          'not affected. 0 = exact readings.', (0.0, 100.0)),
+    Param('noise_seed', 'int', 0, 'Seed of that noise (runs are repeatable).', (0, 2**31 - 1)),
+    Param('camera_rate_hz', 'float', 30.0, 'Camera frame rate.', (0.1, 120.0)),
+    Param('cameras', _S, (), 'Camera names; each publishes <prefix>/<name>/image_raw (Image) '
+          'and .../compressed (JPEG).'),
+    Param('camera_views', _S, (), f'View per camera: {list(VIEWS)}.'),
+    Param('camera_arms', _S, (), 'Arm prefix shown per camera ("" = all arms); [] = all arms '
+          'everywhere.'),
+    Param('camera_topic_prefix', 'str', 'cameras', 'Namespace of the camera topics '
+          '(relative).'),
+    Param('image_width', 'int', 320, 'Frame width (px).', (32, 4096)),
+    Param('image_height', 'int', 240, 'Frame height (px).', (32, 4096)),
+    Param('jpeg_quality', 'int', 80, 'JPEG quality of the compressed topics.', (1, 100)),
+    Param('leader_topic', 'str', '', 'Play a scripted teleoperation leader arm: publish its '
+          'JointState on this topic and follow it, ignoring joint_commands ("" = off; e.g. '
+          'leader/joint_states).'),
+    Param('render.arm_prefixes', _S, (), 'Joint-name prefix of each drawn arm, e.g. [left_, '
+          'right_]; [] = one arm, no prefix.'),
+    Param('render.yaw_joint', 'str', ArmLayout.yaw_joint, 'Base yaw joint (suffix after the arm '
+          'prefix).'),
+    Param('render.pitch_joints', _S, (), 'Shoulder, elbow, wrist pitch joints; [] = SO-100 '
+          'names.'),
+    Param('render.roll_joint', 'str', ArmLayout.roll_joint, 'Wrist roll joint ("" = none).'),
+    Param('render.gripper_joint', 'str', ArmLayout.gripper_joint, 'Gripper joint ("" = '
+          'none).'),
+    Param('render.angle_unit', 'str', 'degrees', 'Unit of the arm joints: degrees or radians.'),
+    Param('render.gripper_range', _D, (), '[closed, open] gripper values; [] = [0.0, 100.0].'),
 )
-
-
-def _declare_all(node):
-    values = {}
-    for name, default, text, *span in PARAMETERS:
-        limits = {'min_value': span[0][0], 'max_value': span[0][1]} if span else {}
-        value = declare(node, name, default, text, read_only=True, **limits)
-        values[name.replace('render.', '')] = value
-    return values
 
 
 def _layout(values):
@@ -154,9 +149,14 @@ def _cameras(values, layout):
     return tuple(cameras)
 
 
-def read_config(node):
-    """Declare the fake_robot parameters; return a FakeRobotConfig or raise StartupError."""
-    v = _declare_all(node)
+def validate(values):
+    """
+    Check the fake_robot's parameter values; return a FakeRobotConfig or raise StartupError.
+
+    values: {name: value} for TABLE's names (missing ones take the table's default).
+    """
+    v = {name.replace('render.', ''): value
+         for name, value in check_values(TABLE, values).items()}
     names = tuple(v['joint_names'] or v['action_joint_names'] or ())
     if not names:
         raise StartupError('joint_names and action_joint_names are both empty: set '

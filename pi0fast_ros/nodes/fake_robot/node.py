@@ -37,8 +37,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
 
-from .config import COMMAND_TYPES, read_config
-from ..common import make_status, run_node
+from .config import COMMAND_TYPES, TABLE, validate
+from ..common import declare_table, make_status, run_node
 from ..topic_types import discovered_types, message_class
 from ...sim.arm_render import ArmRenderer
 from ...sim.fake_arm import CommandError, FakeArm, scripted_leader
@@ -52,7 +52,7 @@ class FakeRobotNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('fake_robot', **kwargs)
-        self.config = cfg = read_config(self)
+        self.config = cfg = validate(declare_table(self, TABLE))
         self.arm = FakeArm(cfg.joint_names, cfg.limits, cfg.time_constant_s,
                            cfg.initial_positions or None)
         # The positions of the last joint tick, which the cameras draw (every callback runs on

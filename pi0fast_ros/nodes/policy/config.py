@@ -13,12 +13,15 @@
 # limitations under the License.
 
 """
-The policy node's parameters: declared with descriptors, validated once into a frozen config.
+The policy node's parameters: one table (TABLE), validated once into a frozen config.
 
-`read_config(node)` declares every parameter (description, range, read-only where a change would
-need a restart) and returns a PolicyNodeConfig, or raises StartupError naming the parameter and
-what is wrong with it. The camera mapping is three parallel lists, because ROS parameter files
-have no maps and checkpoint camera keys contain dots:
+The node declares TABLE (description, range, read-only where a change would need a restart) and
+passes the values to `validate(values)`, which returns a PolicyNodeConfig or raises
+StartupError naming the parameter and what is wrong with it. max_input_age_s and
+inference_period_s can change at run time: the node reads them live, the config has neither.
+
+The camera mapping is three parallel lists, because ROS parameter files have no maps and
+checkpoint camera keys contain dots:
 
     camera_slots:      [front, wrist]                      # checkpoint image keys
     camera_topics:     [cameras/front/image_raw, cameras/wrist/image_raw/compressed]
@@ -30,16 +33,16 @@ A slot name may omit LeRobot's `observation.images.` prefix.
 import dataclasses
 import os
 
-from rclpy.exceptions import ParameterException
-from rclpy.parameter import Parameter
-
-from ..common import declare, StartupError
+from ..params import check_values, Param, SHARED, StartupError, table
+from ...core.control.envelope import SOURCES
 from ...core.model.engine import MODE_CHOICES as ENGINE_MODES  # resolved by resolve_mode
 
 IMAGE_PREFIX = 'observation.images.'
 TRANSPORTS = ('raw', 'compressed')
 DTYPES = ('auto', 'float32', 'bfloat16')
 LEROBOT_VERSIONS = ('auto', '0.4', '0.5')
+IMAGE_BACKENDS = ('auto', 'cv_bridge', 'rosbags-image')
+LIVE = ('max_input_age_s', 'inference_period_s')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +71,6 @@ class PolicyNodeConfig:
     ignore_extra_joints: bool
     action_joint_names: tuple
     action_rate_hz: float
-    max_input_age_s: float
-    inference_period_s: float
     max_decoding_steps: int
     stop_at_end_marker: bool
     warmup: bool
@@ -79,6 +80,8 @@ class PolicyNodeConfig:
     diagnostics_period_s: float
     torch_threads: int
     realtime_priority: int
+    envelope_margin: float
+    envelope_stats: str
 
 
 def parse_cameras(slots, topics, transports):
@@ -170,132 +173,97 @@ def _strings(value):
     return tuple(value or ())
 
 
-def _declare_paths(node):
-    ro = {'read_only': True}
-    return {
-        'checkpoint_path': declare(
-            node, 'checkpoint_path', '', 'LeRobot pi0_fast checkpoint directory (config.json, '
-            'model.safetensors, pre/postprocessor files).', **ro),
-        'fast_tokenizer_path': declare(
-            node, 'fast_tokenizer_path', '', 'FAST action tokenizer directory; "" = the '
-            'policy default (<checkpoint>/fast_tokenizer, then the hub id in config.json).', **ro),
-        'text_tokenizer_path': declare(
-            node, 'text_tokenizer_path', '', 'PaliGemma tokenizer directory; "" = the policy '
-            'default (<checkpoint>/text_tokenizer, then the hub cache).', **ro),
-        'device': declare(node, 'device', 'cpu', 'torch device: cpu, cuda, cuda:N or mps.', **ro),
-        'dtype': declare(node, 'dtype', 'auto', 'Model dtype: auto (as the checkpoint config), '
-                         'float32 or bfloat16.', **ro),
-        'engine_mode': declare(
-            node, 'engine_mode', 'auto', 'Decoding engine: auto (compact on CPU, static + CUDA '
-            'graph on CUDA), exact (LeRobot 0.4.4 bit for bit), compact or static.', **ro),
-        'lerobot_version': declare(
-            node, 'lerobot_version', 'auto', 'LeRobot semantics of the checkpoint: auto (from '
-            'what the files prove; logged with the reason), 0.4 (0.4.x) or 0.5 (0.5.0 .. 0.6.x; '
-            "needed for 0.5.0 checkpoints, whose files look like 0.4.4's).", **ro),
-        'allow_download': declare(
-            node, 'allow_download', False, 'Download a tokenizer that config.json names by hub '
-            'id when it is neither in the checkpoint nor in the HF cache (false: never reach '
-            'the network).', **ro),
-    }
+TABLE = table(
+    Param('checkpoint_path', 'str', '', 'LeRobot pi0_fast checkpoint directory (config.json, '
+          'model.safetensors, pre/postprocessor files).'),
+    Param('fast_tokenizer_path', 'str', '', 'FAST action tokenizer directory; "" = the policy '
+          'default (<checkpoint>/fast_tokenizer, then the hub id in config.json).'),
+    Param('text_tokenizer_path', 'str', '', 'PaliGemma tokenizer directory; "" = the policy '
+          'default (<checkpoint>/text_tokenizer, then the hub cache).'),
+    Param('device', 'str', 'cpu', 'torch device: cpu, cuda, cuda:N or mps.'),
+    Param('dtype', 'str', 'auto', 'Model dtype: auto (as the checkpoint config), float32 or '
+          'bfloat16.'),
+    Param('engine_mode', 'str', 'auto', 'Decoding engine: auto (compact on CPU, static + CUDA '
+          'graph on CUDA), exact (LeRobot 0.4.4 bit for bit), compact or static.'),
+    Param('lerobot_version', 'str', 'auto', 'LeRobot semantics of the checkpoint: auto (from '
+          'what the files prove; logged with the reason), 0.4 (0.4.x) or 0.5 (0.5.0 .. 0.6.x; '
+          "needed for 0.5.0 checkpoints, whose files look like 0.4.4's)."),
+    Param('allow_download', 'bool', False, 'Download a tokenizer that config.json names by hub '
+          'id when it is neither in the checkpoint nor in the HF cache (false: never reach the '
+          'network).'),
+    Param('camera_slots', 'str_list', (), 'Checkpoint image slots fed by a topic, e.g. [front, '
+          'wrist] (prefix observation.images. optional).'),
+    Param('camera_topics', 'str_list', (), 'One topic per camera_slots entry; "" masks that '
+          'slot.'),
+    Param('camera_transports', 'str_list', (), 'raw (sensor_msgs/Image) or compressed '
+          '(CompressedImage) per slot; [] = compressed iff the topic ends in /compressed.'),
+    Param('state_joint_names', 'str_list', (), 'joint_states names forming the robot state, in '
+          'order; [] = action_joint_names (in the robot-side order of the adapters).'),
+    Param('ignore_extra_joints', 'bool', False, 'Accept joint_states that also carry joints '
+          'not in state_joint_names (by default they are rejected).'),
+    SHARED['action_joint_names'],
+    SHARED['action_rate_hz'],
+    # Not read-only: the worker reads the live values before each inference (node._settings).
+    Param('max_input_age_s', 'float', 0.5, 'Inputs whose header stamp is older than this (ROS '
+          'time) are stale: no inference runs on them.', (0.001, 60.0), read_only=False),
+    Param('inference_period_s', 'float', 0.0, 'Start an inference every this many seconds; '
+          '0 = back to back (each on a newer joint state).', (0.0, 60.0), read_only=False),
+    Param('max_decoding_steps', 'int', 0, 'Token budget per chunk; 0 = max_decoding_steps of '
+          'the checkpoint config.', (0, 4096)),
+    Param('stop_at_end_marker', 'bool', True, 'Stop decoding at "|" (false: always decode '
+          'max_decoding_steps tokens, as LeRobot 0.4.4 does).'),
+    Param('warmup', 'bool', True, 'Run warm-up inferences before going ready.'),
+    Param('instruction', 'str', '', 'Task instruction (also settable on ~/instruction). Empty '
+          'at start-up = wait for one; setting it empty is refused.', read_only=False),
+    Param('max_instruction_chars', 'int', 1000, 'Refuse a longer instruction before it is '
+          'tokenized (the tokenizer_max_length of the checkpoint still bounds the prompt).',
+          (1, 1_000_000)),
+    Param('image_backend', 'str', 'auto', 'Image conversion: auto (cv_bridge if installed, '
+          'else rosbags-image), cv_bridge or rosbags-image.'),
+    Param('torch_threads', 'int', 0, 'torch intra-op CPU threads; 0 = torch default (all '
+          'cores). 1 is much faster on a small machine shared with other busy processes.',
+          (0, 1024)),
+    SHARED['realtime_priority'].describe(
+        'SCHED_FIFO priority (1-99) of the worker thread while it converts inputs, '
+        'preprocesses and publishes, and of the camera conversion threads; the model forward '
+        'always runs at normal priority. 0: normal scheduling. Needs CAP_SYS_NICE or an rtprio '
+        'limit (warns and runs without).'),
+    SHARED['diagnostics_period_s'],
+    SHARED['envelope_margin'].describe('Fraction of the data range (checkpoint stats) added on '
+                                       'each side of the state and action envelopes.'),
+    Param('envelope_stats', 'str', 'auto', 'Statistics bounding the envelopes: auto (min/max, '
+          'else q01/q99), minmax, quantiles, or none (no envelope).'),
+)
 
 
-def _declare_inputs(node):
-    ro = {'read_only': True}
-    sarr = Parameter.Type.STRING_ARRAY
-    return {
-        'cameras': parse_cameras(
-            declare(node, 'camera_slots', sarr, 'Checkpoint image slots fed by a topic, e.g. '
-                    '[front, wrist] (prefix observation.images. optional).', **ro),
-            declare(node, 'camera_topics', sarr, 'One topic per camera_slots entry; "" masks '
-                    'that slot.', **ro),
-            declare(node, 'camera_transports', sarr, 'raw (sensor_msgs/Image) or compressed '
-                    '(CompressedImage) per slot; [] = compressed iff the topic ends in '
-                    '/compressed.', **ro)),
-        'state_joint_names': _strings(declare(
-            node, 'state_joint_names', sarr, 'joint_states names forming the robot state, in '
-            'order; [] = action_joint_names (in the robot-side order of the adapters).', **ro)),
-        'ignore_extra_joints': declare(
-            node, 'ignore_extra_joints', False, 'Accept joint_states that also carry joints '
-            'not in state_joint_names (by default they are rejected).', **ro),
-        'action_joint_names': _strings(declare(
-            node, 'action_joint_names', sarr, 'Names of the action vector entries (shared '
-            '/** key): the joint_names of every chunk.', **ro)),
-        'action_rate_hz': declare(
-            node, 'action_rate_hz', 30.0, 'Rate of the training data (shared /** key): point i '
-            'of a chunk is at i / action_rate_hz.', min_value=0.1, max_value=1000.0, **ro),
-    }
+def validate(values):
+    """
+    Check the policy node's parameter values; return a PolicyNodeConfig or raise StartupError.
 
-
-def _declare_runtime(node):
-    ro = {'read_only': True}
-    return {
-        'max_input_age_s': declare(
-            node, 'max_input_age_s', 0.5, 'Inputs whose header stamp is older than this (ROS '
-            'time) are stale: no inference runs on them.', min_value=0.001, max_value=60.0),
-        'inference_period_s': declare(
-            node, 'inference_period_s', 0.0, 'Start an inference every this many seconds; '
-            '0 = back to back (each on a newer joint state).', min_value=0.0, max_value=60.0),
-        'max_decoding_steps': declare(
-            node, 'max_decoding_steps', 0, 'Token budget per chunk; 0 = max_decoding_steps '
-            'of the checkpoint config.', min_value=0, max_value=4096, **ro),
-        'stop_at_end_marker': declare(
-            node, 'stop_at_end_marker', True, 'Stop decoding at "|" (false: always decode '
-            'max_decoding_steps tokens, as LeRobot 0.4.4 does).', **ro),
-        'warmup': declare(node, 'warmup', True, 'Run warm-up inferences before going ready.',
-                          **ro),
-        'instruction': declare(
-            node, 'instruction', '', 'Task instruction (also settable on ~/instruction). Empty '
-            'at start-up = wait for one; setting it empty is refused.'),
-        'max_instruction_chars': declare(
-            node, 'max_instruction_chars', 1000, 'Refuse a longer instruction before it is '
-            'tokenized (the tokenizer_max_length of the checkpoint still bounds the prompt).',
-            min_value=1, max_value=1_000_000, **ro),
-        'image_backend': declare(
-            node, 'image_backend', 'auto', 'Image conversion: auto (cv_bridge if installed, '
-            'else rosbags-image), cv_bridge or rosbags-image.', **ro),
-        'torch_threads': declare(
-            node, 'torch_threads', 0, 'torch intra-op CPU threads; 0 = torch default (all '
-            'cores). 1 is much faster on a small machine shared with other busy processes.',
-            min_value=0, max_value=1024, **ro),
-        'realtime_priority': declare(
-            node, 'realtime_priority', 0, 'SCHED_FIFO priority (1-98) of the worker thread '
-            'while it converts inputs, preprocesses and publishes, and of the camera '
-            'conversion threads; the model forward always runs at normal priority. 0: normal '
-            'scheduling. Needs CAP_SYS_NICE or an rtprio limit (warns and runs without).',
-            min_value=0, max_value=98, **ro),
-        'diagnostics_period_s': declare(
-            node, 'diagnostics_period_s', 1.0, 'Period of the /diagnostics status.',
-            min_value=0.05, max_value=60.0, **ro),
-    }
-
-
-def read_config(node):
-    """Declare the policy node's parameters on node; return a validated PolicyNodeConfig."""
-    try:
-        values = {**_declare_paths(node), **_declare_inputs(node), **_declare_runtime(node)}
-    except ParameterException as exc:
-        # e.g. a value outside a declared range, or of the wrong type, in the params file
-        raise StartupError(f'invalid parameter: {exc}') from None
-    values['checkpoint_path'] = _check_dir('checkpoint_path', values['checkpoint_path'], True)
+    values: {name: value} for TABLE's names (missing ones take the table's default). Checks the
+    directories exist and torch can use the device, as the node needs both.
+    """
+    v = check_values(TABLE, values)
+    v['checkpoint_path'] = _check_dir('checkpoint_path', v['checkpoint_path'], True)
     for key in ('fast_tokenizer_path', 'text_tokenizer_path'):
-        values[key] = _check_dir(key, values[key], False)
-    check_device(values['device'])
-    if values['dtype'] not in DTYPES:
-        raise StartupError(f'dtype {values["dtype"]!r}: use one of {list(DTYPES)}')
-    if values['engine_mode'] not in ENGINE_MODES:
-        raise StartupError(f'engine_mode {values["engine_mode"]!r}: use one of '
-                           f'{list(ENGINE_MODES)}')
-    if values['lerobot_version'] not in LEROBOT_VERSIONS:
-        raise StartupError(f'lerobot_version {values["lerobot_version"]!r}: use one of '
-                           f'{list(LEROBOT_VERSIONS)}')
-    if values['image_backend'] not in ('auto', 'cv_bridge', 'rosbags-image'):
-        raise StartupError(f'image_backend {values["image_backend"]!r}: use auto, cv_bridge or '
+        v[key] = _check_dir(key, v[key], False)
+    check_device(v['device'])
+    for key, choices in (('dtype', DTYPES), ('engine_mode', ENGINE_MODES),
+                         ('lerobot_version', LEROBOT_VERSIONS), ('envelope_stats', SOURCES)):
+        if v[key] not in choices:
+            raise StartupError(f'{key} {v[key]!r}: use one of {list(choices)}')
+    if v['image_backend'] not in IMAGE_BACKENDS:
+        raise StartupError(f'image_backend {v["image_backend"]!r}: use auto, cv_bridge or '
                            f'rosbags-image')
-    if not values['action_joint_names']:
+    if not v['action_joint_names']:
         raise StartupError('action_joint_names is empty: set it in the /** section of the '
                            'config file (the names of the action vector of the policy)')
     for key in ('state_joint_names', 'action_joint_names'):
-        names = values[key]
+        names = v[key]
         if len(set(names)) != len(names) or not all(names):  # [] is allowed for state
             raise StartupError(f'{key} must be unique, non-empty names: {list(names)}')
-    return PolicyNodeConfig(**values)
+    cameras = parse_cameras(v.pop('camera_slots'), v.pop('camera_topics'),
+                            v.pop('camera_transports'))
+    for key in LIVE:     # read live by the node, never from the frozen config
+        del v[key]
+    return PolicyNodeConfig(cameras=cameras, **v)

@@ -37,8 +37,8 @@ import dataclasses
 from std_msgs.msg import String
 
 from .input_slots import InputError, JOINT_STATES
-from ..common import declare, StartupError
-from ...core.control.envelope import checkpoint_envelopes, DEFAULT_MARGIN, EnvelopeError, SOURCES
+from ..common import StartupError
+from ...core.control.envelope import checkpoint_envelopes, EnvelopeError
 from ...core.policy.normalize import NormalizerError
 
 STATE_OUT_OF_ENVELOPE = 'state_out_of_envelope'
@@ -71,21 +71,14 @@ class PolicyEnvelopes:
                                    error=f'chunk outside the action envelope: {problem}')
 
 
-def setup_envelopes(node, policy, action_names, qos):
+def setup_envelopes(node, policy, action_names, qos, margin, which):
     """
-    Declare the parameters, derive the envelopes and publish the action envelope (latched).
+    Derive the envelopes and publish the action envelope (latched).
 
+    margin and which are the validated envelope_margin and envelope_stats parameters (config.py).
     Returns (PolicyEnvelopes, publisher or None). Raises StartupError when the statistics
     cannot give an envelope and ``envelope_stats`` is not none.
     """
-    margin = declare(node, 'envelope_margin', DEFAULT_MARGIN, 'Fraction of the data range '
-                     '(checkpoint stats) added on each side of the state and action envelopes.',
-                     read_only=True, min_value=0.0, max_value=10.0)
-    which = declare(node, 'envelope_stats', 'auto', 'Statistics bounding the envelopes: auto '
-                    '(min/max, else q01/q99), minmax, quantiles, or none (no envelope).',
-                    read_only=True)
-    if which not in SOURCES:
-        raise StartupError(f'envelope_stats {which!r}: use one of {list(SOURCES)}')
     log = node.get_logger()
     if which == 'none':
         log.warn('envelope_stats is none: joint states and chunks are not checked against the '

@@ -45,7 +45,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from .chunk_messages import chunk_info_message, chunk_info_values, chunk_message, overhead_ms
 from .clock_skew import ClockOffset
-from .config import read_config
+from .config import TABLE, validate
 from .envelope import setup_envelopes
 from .inference_worker import InferenceWorker, PhasePriority
 from .input_slots import (BAD_IMAGE, Entry, InputError, InputSlots, instruction_error,
@@ -53,7 +53,7 @@ from .input_slots import (BAD_IMAGE, Entry, InputError, InputSlots, instruction_
 from .loading import check_policy_fits, hash_loaded_weights, load_policy, plan_inputs
 from .observation import ObservationBuilder
 from .stats import PolicyStats
-from ..common import make_status, run_node, StartupError
+from ..common import declare_table, make_status, run_node, StartupError
 from ..image_conversion import check_image, ImageConversionError, ImageConverter
 from ..realtime import set_fifo_priority
 from ...core.policy.facade import InvalidObservationError
@@ -85,7 +85,7 @@ class PolicyNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('policy_node', **kwargs)
-        self.config = read_config(self)
+        self.config = validate(declare_table(self, TABLE))
         self.stats = PolicyStats()
         self._log_times = {}
         self._instruction_error = ''   # why the last instruction sent was refused
@@ -100,7 +100,8 @@ class PolicyNode(Node):
         check_policy_fits(self.policy, plan)
         self._setup_inputs(plan, converter)
         self.envelopes, self._envelope_pub = setup_envelopes(
-            self, self.policy, self.config.action_joint_names, ACTIVE_QOS)
+            self, self.policy, self.config.action_joint_names, ACTIVE_QOS,
+            self.config.envelope_margin, self.config.envelope_stats)
         self.builder.state_check = self.envelopes.check_state
         self._setup_outputs()
         self.add_on_set_parameters_callback(self._on_set_parameters)

@@ -49,13 +49,13 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 import rclpy
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from .params import TABLE, validate
 from .topics import RecordedTopics
-from ..common import declare, make_status, run_node, StartupError
+from ..common import declare_table, make_status, run_node
 from ...core.policy.checkpoint_hash import hash_weights
 from ...recording.bag_writer import make_qos, TYPESTORE
 from ...recording.metadata import new_rollout_dir, rollout_metadata
@@ -64,38 +64,6 @@ from ...recording.sink import BagError, Closed, DROP_QUEUE_FULL, RolloutSink
 
 STRING = 'std_msgs/msg/String'
 DROPS_QUIET_S = 5.0     # no drop for this long: the queue keeps up again (said once)
-# (name, default, description[, (min, max)]); every one is read-only (a restart applies it).
-PARAMETERS = (
-    ('output_dir', 'rollouts', 'Directory that receives one bag directory per rollout '
-     '(created if missing; ~ expands).'),
-    ('topics', Parameter.Type.STRING_ARRAY, 'Topics to record (relative names resolve in the '
-     'node namespace).'),
-    ('extra_topics', Parameter.Type.STRING_ARRAY, 'More topics to record, e.g. a teleoperation '
-     'leader arm (set by the teleop_topic launch argument).'),
-    ('autostart', False, 'Start a rollout at start-up.'),
-    ('instruction_starts_rollout', True, 'A new instruction closes the open rollout and starts '
-     'the next one (also when stopped).'),
-    ('min_rollout_s', 2.0, 'An instruction change starts at most one new bag per this many '
-     'seconds: changes sooner after a rollout began are coalesced, and the rollover happens '
-     'when the time is up, under the instruction current then (0: every change at once).',
-     (0.0, 3600.0)),
-    ('instruction_topic', 'policy_node/active_instruction', 'Topic of the active instruction '
-     '(policy node); each new bag begins with its current message.'),
-    ('checkpoint', '', 'Checkpoint path, stored as metadata.'),
-    ('config_file', '', 'The config file the graph was started with; its text is stored as '
-     'metadata.'),
-    ('compress', True, 'zstd-compress MCAP chunks.'),
-    ('flush_period_s', 1.0, 'Put the open bag on disk as complete chunks this often, so a crash '
-     'loses at most this much (0: only when the bag closes).', (0.0, 60.0)),
-    ('max_queue_mb', 256.0, 'Bound of the queue between the subscriptions and the disk, in MiB '
-     'of message data: a message that does not fit is dropped and counted (/diagnostics).',
-     (1.0, 65536.0)),
-    ('recover_unfinished', True, 'At start-up, rebuild the bags in output_dir that a crashed '
-     'recorder left unfinished (in the background; bags open in a live recorder are left '
-     'alone).'),
-    ('discovery_period_s', 0.5, 'How often to look for configured topics not yet subscribed.',
-     (0.05, 10.0)),
-)
 INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -106,23 +74,23 @@ class RolloutRecorderNode(Node):
     def __init__(self, **kwargs):
         super().__init__('rollout_recorder', **kwargs)
         self._read_params()
-        self.sink = RolloutSink(compress=self.p['compress'],
+        self.sink = RolloutSink(compress=self.config.compress,
                                 metadata_topic=self.resolve_topic_name('~/metadata'),
-                                flush_period=self.p['flush_period_s'],
-                                max_queue_bytes=int(self.p['max_queue_mb'] * (1 << 20)))
+                                flush_period=self.config.flush_period_s,
+                                max_queue_bytes=int(self.config.max_queue_mb * (1 << 20)))
         self._recovery = {'recovered': [], 'failed': []}
-        if self.p['recover_unfinished']:
+        if self.config.recover_unfinished:
             # Listed before this run opens a bag of its own, recovered off the executor thread.
-            unfinished = find_unfinished(os.path.expanduser(self.p['output_dir']))
+            unfinished = find_unfinished(os.path.expanduser(self.config.output_dir))
             if unfinished:
                 threading.Thread(target=self._recover, args=(unfinished,), daemon=True,
                                  name='bag_recovery').start()
-        self.recorded = RecordedTopics(self, self.p['topics'], self._on_message,
+        self.recorded = RecordedTopics(self, self.topics, self._on_message,
                                        self._on_replaced)
         self._carried = {}           # latched topic -> its last raw message, for each new bag
         self._skip_once = {}         # topic -> text/bytes already copied into the new bag
         self._instruction = ''
-        self._instruction_topic = self.resolve_topic_name(self.p['instruction_topic'])
+        self._instruction_topic = self.resolve_topic_name(self.config.instruction_topic)
         self._instruction_raw = None  # the last instruction message, copied into each new bag
         self._bag_instruction = None  # the instruction the open bag began under
         self._recorded_instruction = None   # instruction text already in the open bag
@@ -135,39 +103,33 @@ class RolloutRecorderNode(Node):
         self._weights_sha256 = self._hash_weights()
         self.create_service(Trigger, '~/start', self._on_start)
         self.create_service(Trigger, '~/stop', self._on_stop)
-        self.create_subscription(String, self.p['instruction_topic'], self._on_instruction,
+        self.create_subscription(String, self.config.instruction_topic, self._on_instruction,
                                  INSTRUCTION_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_timer(self.p['discovery_period_s'], self.recorded.discover)
+        self.create_timer(self.config.discovery_period_s, self.recorded.discover)
         self.create_timer(1.0, self._publish_diagnostics)
         self.create_timer(0.1, self._check_rollover)
         self.recorded.discover()
-        if self.p['autostart']:
+        if self.config.autostart:
             self._start_rollout()
 
     def _hash_weights(self):
         """Hash the checkpoint's weights once, for every rollout's metadata; log the time."""
-        if not self.p['checkpoint']:
+        if not self.config.checkpoint:
             return ''
         try:
-            weights = hash_weights(os.path.expanduser(self.p['checkpoint']))
+            weights = hash_weights(os.path.expanduser(self.config.checkpoint))
         except OSError as exc:
-            self.get_logger().warn(f'checkpoint {self.p["checkpoint"]}: cannot hash the '
+            self.get_logger().warn(f'checkpoint {self.config.checkpoint}: cannot hash the '
                                    f'weights ({exc}); rollouts record no weights hash')
             return f'<not hashed: {exc}>'
         self.get_logger().info(f'checkpoint {weights.describe()}')
         return weights.sha256
 
     def _read_params(self):
-        p = {}
-        for name, default, text, *span in PARAMETERS:
-            limits = {'min_value': span[0][0], 'max_value': span[0][1]} if span else {}
-            p[name] = declare(self, name, default, text, read_only=True, **limits)
-        topics = list(p['topics'] or []) + list(p['extra_topics'] or [])
-        p['topics'] = list(dict.fromkeys(self.resolve_topic_name(t) for t in topics if t))
-        if not p['topics']:
-            raise StartupError('rollout_recorder: topics is empty; list the topics to record')
-        self.p = p
+        self.config = validate(declare_table(self, TABLE))
+        # resolved in the node namespace; a topic given twice is recorded once
+        self.topics = list(dict.fromkeys(self.resolve_topic_name(t) for t in self.config.topics))
 
     # -- topics --------------------------------------------------------------------------
     def _on_replaced(self, topic, type_name, last):
@@ -225,8 +187,8 @@ class RolloutRecorderNode(Node):
                 self.sink.put(topic, type_name, qos, self._now_ns(), data)
                 self._skip_once[topic] = text
             self.get_logger().info(f'rollout {self.sink.path}: instruction {text!r}')
-        elif self.p['instruction_starts_rollout']:
-            due = (self._started_at or 0.0) + self.p['min_rollout_s']
+        elif self.config.instruction_starts_rollout:
+            due = (self._started_at or 0.0) + self.config.min_rollout_s
             if time.monotonic() < due:
                 self._coalesced += 1
                 self._rollover_at = due     # _check_rollover starts the next rollout then
@@ -241,17 +203,17 @@ class RolloutRecorderNode(Node):
         if self.sink.recording and self._instruction == self._bag_instruction:
             return          # changed and changed back: the open bag is still the right one
         self.get_logger().info(f'{coalesced} instruction change(s) within min_rollout_s '
-                               f'({self.p["min_rollout_s"]} s) coalesced into one rollover')
+                               f'({self.config.min_rollout_s} s) coalesced into one rollover')
         self._start_rollout(rollover=self._stop_rollout() is not None)
 
     def _start_rollout(self, rollover=False):
         """Open the next bag; return (path, '') or (None, the reason it could not be)."""
         # From idle, the bag holds what arrives from now on; a rollover keeps the stream whole.
         self._record_from_ns = 0 if rollover else time.time_ns()
-        path = new_rollout_dir(self.p['output_dir'])
+        path = new_rollout_dir(self.config.output_dir)
         meta = rollout_metadata(
-            instruction=self._instruction, checkpoint=self.p['checkpoint'],
-            config_file=self.p['config_file'], namespace=self.get_namespace(),
+            instruction=self._instruction, checkpoint=self.config.checkpoint,
+            config_file=self.config.config_file, namespace=self.get_namespace(),
             rollout_index=self._rollouts + 1, weights_sha256=self._weights_sha256)
         now = self._now_ns()
         first = [(topic, type_name, qos, now, data)
@@ -330,7 +292,7 @@ class RolloutRecorderNode(Node):
             if not self._dropping:
                 self.get_logger().warning(
                     f'dropping messages: the queue to the disk is full (max_queue_mb '
-                    f'{self.p["max_queue_mb"]}); {drops} dropped so far (see /diagnostics)')
+                    f'{self.config.max_queue_mb}); {drops} dropped so far (see /diagnostics)')
             self._dropping, self._drops_seen = now, drops
         elif self._dropping and now - self._dropping > DROPS_QUIET_S:
             self._dropping = None
