@@ -21,11 +21,12 @@ robot clock 0.3 s ahead) still moves the arm instead of being replaced before it
 """
 
 from diagnostic_msgs.msg import DiagnosticStatus
+from executor_config import executor_config
 import numpy as np
 from pi0fast_ros.core.control.blend_rule import BlendRule
 from pi0fast_ros.core.control.blending import ChunkScheduler, MAX_PENDING
 from pi0fast_ros.core.control.chunks import NS, uniform_chunk
-from pi0fast_ros.core.control.executor import ExecutorConfig, ExecutorCore
+from pi0fast_ros.core.control.executor import ExecutorCore
 from pi0fast_ros.nodes.executor.messages import diagnostics_msg
 import pytest
 
@@ -35,15 +36,7 @@ NAMES = ('a', 'b', 'grip')
 
 
 def core(**kwargs):
-    config = {'joint_names': NAMES, 'action_rate_hz': 50.0, 'control_rate_hz': 50.0,
-              'blend_steps': 4, 'blend_schedule': 'linear', 'blend_step_budget': 0.0,
-              'blend_max_steps': 100, 'hard_switch_joints': (), 'interpolation': 'linear',
-              'watchdog_timeout_s': 1.0, 'lower_limits': (), 'upper_limits': (),
-              'max_velocity': (), 'start_enabled': True, 'envelope_margin': 0.2,
-              'require_envelope': False,  # the envelope has its own tests (test_envelope.py)
-              'max_future_s': 0.5}
-    config.update(kwargs)
-    return ExecutorCore(ExecutorConfig(**config))
+    return ExecutorCore(executor_config(**{'watchdog_timeout_s': 1.0, **kwargs}))
 
 
 def chunk_args(stamp, positions):

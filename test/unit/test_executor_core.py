@@ -14,10 +14,11 @@
 
 """ExecutorCore: schedule + blend -> adapters -> safety, holds and provenance; seam metrics."""
 
+from executor_config import executor_config
 import numpy as np
 from pi0fast_ros.core.control.adapter_chain import build_adapter_chain
 from pi0fast_ros.core.control.chunks import NS
-from pi0fast_ros.core.control.executor import ExecutorConfig, ExecutorCore
+from pi0fast_ros.core.control.executor import ExecutorCore
 from pi0fast_ros.testing.seams import seam_report, step_limit
 import pytest
 
@@ -28,15 +29,7 @@ NAMES = ('a', 'b', 'grip')
 
 def core(**kwargs):
     adapters = kwargs.pop('adapters', None)
-    config = {'joint_names': NAMES, 'action_rate_hz': 50.0, 'control_rate_hz': 50.0,
-              'blend_steps': 4, 'blend_schedule': 'linear', 'blend_step_budget': 0.0,
-              'blend_max_steps': 100, 'hard_switch_joints': (), 'interpolation': 'linear',
-              'watchdog_timeout_s': 0.0, 'lower_limits': (), 'upper_limits': (),
-              'max_velocity': (), 'start_enabled': True, 'envelope_margin': 0.2,
-              'require_envelope': False,  # the envelope has its own tests (test_envelope.py)
-              'max_future_s': 0.5}
-    config.update(kwargs)
-    return ExecutorCore(ExecutorConfig(**config), adapters)
+    return ExecutorCore(executor_config(**kwargs), adapters)
 
 
 def chunk_args(stamp, positions, names=NAMES):
