@@ -16,10 +16,10 @@
 The actions of a LeRobot v3.0 dataset, per episode, normalized as a checkpoint trained on it.
 
 A checkpoint trained on the dataset takes its normalizer statistics from meta/stats.json, and
-pi0_fast normalizes ACTION with MEAN_STD (lerobot_config.py); the same FeatureNormalizer the
-runtime uses (core/policy/normalize.py) applies them here, so the tokenizer sees the values the
-trained policy will emit. Episodes come back whole ([T_i, D]); windowing at the horizon is the
-caller's (pi0fast-fit-tokenizer --horizon).
+pi0_fast normalizes ACTION with MEAN_STD (core/policy/lerobot_config.py); the same
+FeatureNormalizer the runtime uses (core/policy/normalize.py) applies them here, so the
+tokenizer sees the values the trained policy will emit. Episodes come back whole ([T_i, D]);
+windowing at the horizon is the caller's (pi0fast-fit-tokenizer --horizon).
 """
 
 import json

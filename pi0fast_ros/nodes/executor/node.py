@@ -19,9 +19,9 @@ Topics (relative names): ``action_chunk`` (JointTrajectory), ``joint_states`` an
 ``action_envelope`` (std_msgs/String JSON, transient-local: the policy's action envelope,
 see core/control/envelope_check.py) in;
 ``joint_commands`` (Float64MultiArray / JointState / JointTrajectory), ``~/status`` (one
-DiagnosticArray per tick, see executor_messages.py) and ``/diagnostics`` out. Services:
+DiagnosticArray per tick, see messages.py) and ``/diagnostics`` out. Services:
 ``~/enable`` and ``~/hold`` (std_srvs/SetBool). Stamps use ROS time, so use_sim_time and bag
-replay work. The tick runs in its own thread on the monotonic clock (tick_thread.py),
+replay work. The tick runs in its own thread on the monotonic clock (nodes/realtime.py),
 optionally with SCHED_FIFO priority; all decisions are made by core/control/executor.py.
 """
 
@@ -90,7 +90,7 @@ class ExecutorNode(Node):
         self._joint_states_used = 0
         self.create_timer(self.options.diagnostics_period_s, self._on_diagnostics,
                           callback_group=io_group, clock=Clock(clock_type=ClockType.STEADY_TIME))
-        # The control tick: its own thread on the monotonic clock (see tick_thread.py).
+        # The control tick: its own thread on the monotonic clock (see nodes/realtime.py).
         if self.options.realtime_priority > 0:
             # this (main) thread spins the SingleThreadedExecutor of main(): chunks, joint
             # states, services; 10 below the tick, so it never preempts it

@@ -26,7 +26,7 @@ from .config import resolve_slots
 from ..adapter_params import adapter_chain_from_parameters
 from ..common import StartupError
 
-# LeRobot appends `empty_camera_i` padding slots; they are always missing (policy.py).
+# LeRobot appends `empty_camera_i` padding slots; they are always missing (core/policy/facade.py).
 EMPTY_CAMERA = 'observation.images.empty_camera_'
 
 

@@ -22,7 +22,7 @@ Topics (relative names, DESIGN §2-§4, docs/architecture.md):
   out  action_chunk (trajectory_msgs/JointTrajectory), ~/chunk_info (DiagnosticArray, one per
        inference, header.stamp = chunk stamp), ~/active_instruction (std_msgs/String, reliable
        + transient-local: the instruction inferences run under, '' for none), /diagnostics,
-       action_envelope (std_msgs/String JSON, transient-local; see policy_envelope.py)
+       action_envelope (std_msgs/String JSON, transient-local; see envelope.py)
   srv  ~/pause (std_srvs/SetBool: true pauses, false resumes)
 The model is loaded and warmed up in the constructor (progress in the log); one worker thread
 (InferenceWorker) owns it afterwards. Callbacks only store the latest message of each input.

@@ -65,7 +65,7 @@ class ObservationBuilder:
         self.state_transform = state_transform
         self.converter = converter
         # callable(policy-space state): raises InputError when the state must not be used
-        # (the checkpoint's state envelope, see policy_envelope.py); None: no check
+        # (the checkpoint's state envelope, see envelope.py); None: no check
         self.state_check = None
         # JPEG/PNG decoding (a few ms per frame) runs in OpenCV without the GIL: with several
         # compressed frames, decode them concurrently (threads created once). Raw frames are
