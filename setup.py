@@ -111,10 +111,10 @@ setup(
     entry_points={
         'console_scripts': [
             # ROS nodes (`ros2 run pi0fast_ros <name>`)
-            'policy_node = pi0fast_ros.nodes.policy.node:main',
-            'executor_node = pi0fast_ros.nodes.executor.node:main',
-            'fake_robot = pi0fast_ros.nodes.fake_robot.node:main',
-            'rollout_recorder = pi0fast_ros.nodes.recorder.node:main',
+            'policy_node = pi0fast_ros.nodes.policy.__main__:main',
+            'executor_node = pi0fast_ros.nodes.executor.__main__:main',
+            'fake_robot = pi0fast_ros.nodes.fake_robot.__main__:main',
+            'rollout_recorder = pi0fast_ros.nodes.recorder.__main__:main',
             # tools (also on PATH after a colcon install: see _tools_also_in_bin)
             *(f'{name} = {target}' for name, target in TOOLS.items()),
         ],

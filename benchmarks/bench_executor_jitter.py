@@ -238,7 +238,7 @@ def summary(label, ticks, diag, period_s):
 
 def _start_policy(graph, monitor, params):
     """Start the policy node; True once its chunks reach the executor."""
-    graph.node('policy', 'pi0fast_ros.nodes.policy.node', params)
+    graph.node('policy', 'pi0fast_ros.nodes.policy', params)
     deadline = time.monotonic() + 180.0
     while time.monotonic() < deadline:
         ticks, _ = monitor.measure(2.0)
@@ -275,7 +275,7 @@ def main(argv=None):
 def _run(args, graph, monitor, params, names, period_s):
     print(f'load average {os.getloadavg()[0]:.2f} at start; {os.cpu_count()} CPUs; '
           f'{args.duration:.0f} s per phase; control period {period_s * 1e3:.0f} ms')
-    graph.node('executor', 'pi0fast_ros.nodes.executor.node', params)
+    graph.node('executor', 'pi0fast_ros.nodes.executor', params)
     monitor.spin_for(5.0)
     base = summary('baseline', *monitor.measure(args.duration), period_s)
     for cam in CAMERAS:
@@ -291,7 +291,7 @@ def _run(args, graph, monitor, params, names, period_s):
     load = summary(label, *monitor.measure(args.duration), period_s)
     # the same load, the executor restarted without real-time priority
     graph.stop_one('executor')
-    graph.node('executor_normal', 'pi0fast_ros.nodes.executor.node', _with_priority(params, 0))
+    graph.node('executor_normal', 'pi0fast_ros.nodes.executor', _with_priority(params, 0))
     monitor.spin_for(5.0)
     normal = summary(label + ', prio 0', *monitor.measure(args.duration), period_s)
     print(f'load average {os.getloadavg()[0]:.2f} at the end')

@@ -67,7 +67,7 @@ def node_cpu(seconds, subscribe):
     log_dir = pathlib.Path('/tmp') / f'bench_fake_robot_{os.getpid()}'
     log_dir.mkdir(exist_ok=True)
     probe = Probe('bench_probe')
-    node = NodeProcess('pi0fast_ros.nodes.fake_robot.node', log_dir=log_dir,
+    node = NodeProcess('pi0fast_ros.nodes.fake_robot', log_dir=log_dir,
                        params_file=REPO / 'config' / 'so100.yaml')
     states = probe.collect(JointState, 'joint_states')
     frames = []

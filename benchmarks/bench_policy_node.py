@@ -152,7 +152,7 @@ def start_node(checkpoint, compressed, log_path, threads, period, priority):
               + ']', 'instruction:=pick up the cube', 'max_input_age_s:=2.0',
               f'torch_threads:={threads}', f'inference_period_s:={period}',
               f'realtime_priority:={priority}']
-    cmd = [sys.executable, '-m', 'pi0fast_ros.nodes.policy.node', '--ros-args']
+    cmd = [sys.executable, '-m', 'pi0fast_ros.nodes.policy', '--ros-args']
     for param in params:
         cmd += ['-p', param]
     log = open(log_path, 'wb')

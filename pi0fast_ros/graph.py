@@ -64,12 +64,13 @@ class GraphOptions:
     role: str = 'all'
 
 
-# The module whose main() each executable runs: setup.py's console_scripts say the same.
+# The package `python -m` runs for each executable: its __main__ is what setup.py's
+# console_scripts run (nodes/entry.py: signals are handled before the node's module loads).
 NODE_MODULES = {
-    'policy_node': 'pi0fast_ros.nodes.policy.node',
-    'executor_node': 'pi0fast_ros.nodes.executor.node',
-    'fake_robot': 'pi0fast_ros.nodes.fake_robot.node',
-    'rollout_recorder': 'pi0fast_ros.nodes.recorder.node',
+    'policy_node': 'pi0fast_ros.nodes.policy',
+    'executor_node': 'pi0fast_ros.nodes.executor',
+    'fake_robot': 'pi0fast_ros.nodes.fake_robot',
+    'rollout_recorder': 'pi0fast_ros.nodes.recorder',
 }
 
 

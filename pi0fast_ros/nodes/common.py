@@ -14,8 +14,6 @@
 
 """Small helpers every node uses: main() boilerplate, parameter declaration, diagnostics."""
 
-import signal
-import threading
 import time
 import traceback
 
@@ -28,6 +26,7 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 
 from .params import StartupError
+from .signals import StopSignals
 
 LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
           'error': DiagnosticStatus.ERROR, 'stale': DiagnosticStatus.STALE}
@@ -43,47 +42,6 @@ STARTUP_FAILURE_LINGER_S = 4.0
 STARTUP_FAILURE_DELIVER_S = 0.5
 # How often the spin loop looks at the stop request when no callback is due.
 SPIN_WAKE_S = 0.1
-
-
-class StopSignals:
-    """
-    SIGINT / SIGTERM of a node process, handled without tearing the node apart.
-
-    rclpy's own handlers shut the context down and Python then raises KeyboardInterrupt
-    wherever the main thread happens to be: inside rclpy's take_message (seen as `RuntimeError:
-    Unable to convert call argument '0' to Python object`, exit 1), or, at a second signal from
-    a supervisor signalling the whole process group, inside destroy_node (KeyboardInterrupt
-    tracebacks, then an abort). Here a signal only sets `stop`; the spin loop sees it and the
-    node is destroyed in order, whatever else arrives. While the node is still being built (a
-    model may take minutes to load) the first signal raises KeyboardInterrupt, so that Ctrl-C
-    stops a start-up at once.
-    """
-
-    def __init__(self):
-        self.stop = threading.Event()
-        self.count = 0
-        self.interrupt_startup = True
-
-    def install(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._on_signal)
-
-    def ignore(self):
-        """
-        Ignore further signals: for the last moments of the process.
-
-        At exit Python puts back the default action of every signal it handled, so a second
-        SIGINT arriving then would kill the process (status -2) after a clean shutdown; an
-        ignored signal stays ignored.
-        """
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
-
-    def _on_signal(self, signum, frame):
-        self.count += 1
-        self.stop.set()
-        if self.interrupt_startup and self.count == 1:
-            raise KeyboardInterrupt
 
 
 def run_node(node_class, args=None):
@@ -103,8 +61,7 @@ def run_node(node_class, args=None):
     /rosout, and the process exits 1; launchers stop the graph on that (graph.py).
     Uses the classic init/try/finally form, which works on Humble, Jazzy and Kilted alike.
     """
-    signals = StopSignals()
-    signals.install()
+    signals = StopSignals.for_process()
     node, executor = node_class.__new__(node_class), None
     try:
         try:
@@ -169,9 +126,14 @@ def _tear_down(node, executor):
     """Destroy the node and shut rclpy down; nothing here is interrupted by a signal."""
     if executor is not None:
         executor.shutdown(timeout_sec=1.0)
+    handle = getattr(node, 'handle', None)
     try:
-        if getattr(node, 'handle', None) is not None:
+        if handle is not None:
             node.destroy_node()
+    except AttributeError:
+        # A signal stopped rclpy's Node.__init__ part way (destroy_node needs what it had not
+        # built yet): release the rcl node itself.
+        handle.destroy_when_not_in_use()
     except Exception as exc:  # report it, but still shut down
         rclpy.logging.get_logger('pi0fast_ros').error(
             f'destroying the node failed: {type(exc).__name__}: {exc}')

@@ -83,7 +83,7 @@ def test_so100_as_shipped_refuses_a_1e9_chunk(spawn, probe, tmp_path):
     from graph_checks import make_test_checkpoint
     names = shared(SO100)['action_joint_names']
     pose = np.array([0.0, 10.0, 20.0, 20.0, 0.0, 50.0])
-    executor = spawn('pi0fast_ros.nodes.executor.node', params_file=SO100)
+    executor = spawn('pi0fast_ros.nodes.executor', params_file=SO100)
     assert executor.wait_for_output('executor ready', 60), executor.output()
     watch = ExecutorWatch(probe, names, pose)
     huge = np.full((90, 6), 1e9)
@@ -94,7 +94,7 @@ def test_so100_as_shipped_refuses_a_1e9_chunk(spawn, probe, tmp_path):
     assert watch.commands() == []
     # 2. the policy node (so100.yaml as shipped) publishes its checkpoint's action envelope
     checkpoint = make_test_checkpoint(tmp_path / 'ckpt', SO100)
-    spawn('pi0fast_ros.nodes.policy.node', params_file=SO100, params={
+    spawn('pi0fast_ros.nodes.policy', params_file=SO100, params={
         'checkpoint_path': str(checkpoint), 'warmup': False, 'torch_threads': 1})
     assert executor.wait_for_output('action envelope: action min/max', 120), \
         executor.output()
@@ -117,7 +117,7 @@ def test_so100_as_shipped_refuses_a_1e9_chunk(spawn, probe, tmp_path):
 def test_aloha_as_shipped_refuses_a_gripper_chunk_beyond_its_range(spawn, probe):
     names = shared(ALOHA)['action_joint_names']
     pose = np.array([0.0, -0.5, 0.5, 0.0, 0.3, 0.0, 0.5] * 2)  # robot space
-    executor = spawn('pi0fast_ros.nodes.executor.node', params_file=ALOHA)
+    executor = spawn('pi0fast_ros.nodes.executor', params_file=ALOHA)
     assert executor.wait_for_output('executor ready', 60), executor.output()
     watch = ExecutorWatch(probe, names, pose)
     policy = np.zeros((150, 14))  # policy space: the flipped joints are 0 anyway
@@ -142,7 +142,7 @@ def test_policy_publishes_no_chunk_outside_its_action_envelope(spawn, probe, tmp
     checkpoint = make_random_checkpoint(
         tmp_path / 'ckpt', seed=3, cameras=('front', 'wrist', 'side'), chunk_size=10,
         scripted=True, stats={'action': action, 'observation.state': state})
-    node = spawn('pi0fast_ros.nodes.policy.node', namespace='/narrow',
+    node = spawn('pi0fast_ros.nodes.policy', namespace='/narrow',
                  params=node_params(checkpoint))
     chunks = probe.collect(JointTrajectory, 'narrow/action_chunk')
     infos = probe.collect(DiagnosticArray, 'narrow/policy_node/chunk_info')
@@ -165,12 +165,12 @@ def test_stats_without_bounds_stop_the_policy_node_unless_opted_out(spawn, probe
         kept = {k: v for k, v in load_file(str(path)).items()
                 if k.rpartition('.')[2] not in ('min', 'max', 'q01', 'q99')}
         save_file(kept, str(path))
-    proc = spawn('pi0fast_ros.nodes.policy.node', params=node_params(checkpoint))
+    proc = spawn('pi0fast_ros.nodes.policy', params=node_params(checkpoint))
     assert proc.proc.wait(timeout=TIMEOUT) == 1, proc.output()
     assert 'observation.state: the checkpoint statistics have no min/max or q01/q99' in \
         proc.output()
     assert 'Set envelope_stats:=none' in proc.output()
-    opted_out = spawn('pi0fast_ros.nodes.policy.node', namespace='/no_envelope',
+    opted_out = spawn('pi0fast_ros.nodes.policy', namespace='/no_envelope',
                       params=node_params(checkpoint, envelope_stats='none'))
     assert opted_out.wait_for_output('ready:', TIMEOUT), opted_out.output()
     assert 'envelope_stats is none' in opted_out.output()
@@ -190,7 +190,7 @@ def test_so100_gripper_does_not_jump_after_a_hold(spawn, probe):
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
     probe.publisher(String, 'action_envelope', latched).publish(String(data=envelope.to_json()))
-    executor = spawn('pi0fast_ros.nodes.executor.node', params_file=SO100)
+    executor = spawn('pi0fast_ros.nodes.executor', params_file=SO100)
     assert executor.wait_for_output('action envelope: action min/max', 60), executor.output()
     pose = np.array([0.0, 10.0, 20.0, 20.0, 0.0, 20.0])
     watch = ExecutorWatch(probe, names, pose)

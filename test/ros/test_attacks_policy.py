@@ -132,7 +132,7 @@ class Rig:
 @pytest.fixture(scope='module')
 def rig(tmp_path_factory):
     checkpoint = make_checkpoint(tmp_path_factory.mktemp('ckpt'))
-    node = NodeProcess('pi0fast_ros.nodes.policy.node', log_dir=tmp_path_factory.mktemp('log'),
+    node = NodeProcess('pi0fast_ros.nodes.policy', log_dir=tmp_path_factory.mktemp('log'),
                        params=node_params(checkpoint))
     probe = Probe()
     try:
@@ -234,7 +234,7 @@ def _bag(path):
 
 def test_the_recorder_records_the_instruction_that_ran_not_a_refused_one(rig, spawn, tmp_path):
     rig.restore('go home')
-    recorder = spawn('pi0fast_ros.nodes.recorder.node', params={
+    recorder = spawn('pi0fast_ros.nodes.recorder', params={
         'output_dir': str(tmp_path / 'rollouts'), 'autostart': True,
         'recover_unfinished': False,
         'topics': ['policy_node/active_instruction', 'policy_node/instruction']})

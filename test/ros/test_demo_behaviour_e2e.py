@@ -127,9 +127,9 @@ class Swings:
 def graph(spawn, probe):
     """fake_robot + executor_node + policy_node on the demo checkpoint, first 'reach left'."""
     watch = Watch(probe)
-    robot = spawn('pi0fast_ros.nodes.fake_robot.node', params_file=SO100)
-    executor = spawn('pi0fast_ros.nodes.executor.node', params_file=SO100)
-    policy = spawn('pi0fast_ros.nodes.policy.node', params_file=SO100,
+    robot = spawn('pi0fast_ros.nodes.fake_robot', params_file=SO100)
+    executor = spawn('pi0fast_ros.nodes.executor', params_file=SO100)
+    policy = spawn('pi0fast_ros.nodes.policy', params_file=SO100,
                    params={'checkpoint_path': str(DEMO), 'instruction': 'reach left'})
     procs = (policy, executor, robot)
     assert policy.wait_for_output('ready', WALL_TIMEOUT), policy.output()

@@ -223,6 +223,6 @@ def test_sim_time_stamps_and_startup_errors(spawn, probe, tmp_path):
                             ({'max_velocity': [1.0, 2.0]}, 'needs 1 or 3 values')):
         bad_file.write_text(yaml.safe_dump({'/**': {'ros__parameters': {
             'action_joint_names': NAMES}}, 'executor_node': {'ros__parameters': params}}))
-        proc = spawn('pi0fast_ros.nodes.executor.node', params_file=bad_file)
+        proc = spawn('pi0fast_ros.nodes.executor', params_file=bad_file)
         assert wait_for(lambda: not proc.alive(), 60)
         assert proc.proc.returncode == 1 and message in proc.output(), proc.output()

@@ -25,7 +25,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 import yaml
 
 pytestmark = pytest.mark.ros
-MODULE = 'pi0fast_ros.nodes.fake_robot.node'
+MODULE = 'pi0fast_ros.nodes.fake_robot'
 SO100 = ['shoulder_pan', 'shoulder_lift', 'elbow_flex', 'wrist_flex', 'wrist_roll', 'gripper']
 
 

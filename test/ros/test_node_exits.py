@@ -18,6 +18,9 @@ Every node exits cleanly on SIGINT, once or twice.
 Once: Ctrl-C, ros2 launch. Twice in quick succession: a supervisor signalling the whole process
 group, then launch forwarding it once more.
 
+Also a signal that lands while a node is still importing its module (rclpy, torch: seconds),
+as soon as the entry point (nodes/entry.py) has its handler in place.
+
 Each node runs as its own process with the shipped so100 config (the policy node with a tiny
 scripted checkpoint); after it said it is ready it gets the signal(s), and the test asserts
 exit status 0 and no traceback in its output. PI0FAST_EXIT_RUNS (default 5) sets how many
@@ -25,11 +28,15 @@ runs each node and signal pattern gets.
 """
 
 import os
+import pathlib
+import shutil
 import signal
+import subprocess
+import sys
 import time
 
 from graph_checks import make_test_checkpoint
-from harness import CONFIG_DIR, NodeProcess
+from harness import CONFIG_DIR, NodeProcess, wait_for
 import pytest
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -37,12 +44,12 @@ CONFIG = CONFIG_DIR / 'so100.yaml'
 RUNS = int(os.environ.get('PI0FAST_EXIT_RUNS', '5'))
 READY_TIMEOUT_S = 120.0
 EXIT_TIMEOUT_S = 60.0
-# (module, line its node logs once it is up)
+# (package run with -m, line its node logs once it is up)
 NODES = {
-    'policy_node': ('pi0fast_ros.nodes.policy.node', 'ready:'),
-    'executor_node': ('pi0fast_ros.nodes.executor.node', 'executor ready'),
-    'fake_robot': ('pi0fast_ros.nodes.fake_robot.node', 'fake robot ready'),
-    'rollout_recorder': ('pi0fast_ros.nodes.recorder.node', 'recording to'),
+    'policy_node': ('pi0fast_ros.nodes.policy', 'ready:'),
+    'executor_node': ('pi0fast_ros.nodes.executor', 'executor ready'),
+    'fake_robot': ('pi0fast_ros.nodes.fake_robot', 'fake robot ready'),
+    'rollout_recorder': ('pi0fast_ros.nodes.recorder', 'recording to'),
 }
 BAD_OUTPUT = ('Traceback', 'KeyboardInterrupt', 'Exception ignored', 'RuntimeError')
 
@@ -102,3 +109,42 @@ def test_signal_during_startup_is_a_clean_stop(checkpoint, tmp_path):
     out = proc.output()
     assert code == 0 and 'stopped during start-up' in out, out
     assert 'Traceback' not in out and 'ready:' not in out, out
+
+
+def _catches_sigterm(pid):
+    # Python itself only catches SIGINT; StopSignals also catches SIGTERM (bit 14 of SigCgt).
+    try:
+        status = pathlib.Path(f'/proc/{pid}/status').read_text()
+    except OSError:
+        return False
+    caught = next(line for line in status.splitlines() if line.startswith('SigCgt:'))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.parametrize('signals', [1, 2], ids=['single', 'double'])
+@pytest.mark.parametrize('how', ['python -m', 'ros2 run executable'])
+@pytest.mark.parametrize('name', list(NODES))
+def test_signal_while_importing_is_a_clean_stop(name, how, signals, tmp_path):
+    # The signal lands while the node's module is still being imported: before run_node and
+    # rclpy.init, so the only line said is the entry point's own (no ROS logger timestamp).
+    if how == 'python -m':
+        cmd = [sys.executable, '-u', '-m', NODES[name][0]]
+    else:
+        cmd = [shutil.which(name) or pytest.fail(f'{name} is not on PATH (colcon build)')]
+    log = tmp_path / 'out.log'
+    with open(log, 'wb') as out:
+        proc = subprocess.Popen(cmd + ['--ros-args', '-r', f'__ns:=/imp_{os.getpid()}'],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert wait_for(lambda: _catches_sigterm(proc.pid) or proc.poll() is not None, 60)
+        for _ in range(signals):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.01)
+        code = proc.wait(EXIT_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text(errors='replace')
+    assert code == 0, f'{how} {name}: exit status {code}\n{text}'
+    assert text.strip() == f'[INFO] [{name}]: stopped during start-up', text

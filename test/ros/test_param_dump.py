@@ -31,10 +31,10 @@ import pytest
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 READY_TIMEOUT_S = 120.0
 NODES = {
-    'policy_node': ('pi0fast_ros.nodes.policy.node', 'ready:'),
-    'executor_node': ('pi0fast_ros.nodes.executor.node', 'executor ready'),
-    'fake_robot': ('pi0fast_ros.nodes.fake_robot.node', 'fake robot ready'),
-    'rollout_recorder': ('pi0fast_ros.nodes.recorder.node', 'recording to'),
+    'policy_node': ('pi0fast_ros.nodes.policy', 'ready:'),
+    'executor_node': ('pi0fast_ros.nodes.executor', 'executor ready'),
+    'fake_robot': ('pi0fast_ros.nodes.fake_robot', 'fake robot ready'),
+    'rollout_recorder': ('pi0fast_ros.nodes.recorder', 'recording to'),
 }
 
 

@@ -96,7 +96,7 @@ def _values(status):
 
 @pytest.fixture(scope='module')
 def rig(checkpoint, tmp_path_factory):
-    node = NodeProcess('pi0fast_ros.nodes.policy.node', log_dir=tmp_path_factory.mktemp('log'),
+    node = NodeProcess('pi0fast_ros.nodes.policy', log_dir=tmp_path_factory.mktemp('log'),
                        params=node_params(checkpoint))
     probe = Probe()
     try:

@@ -81,7 +81,7 @@ def test_config_files_have_a_consistent_policy_node_section(name):
 
 
 def _startup_failure(spawn, params):
-    proc = spawn('pi0fast_ros.nodes.policy.node', params=params)
+    proc = spawn('pi0fast_ros.nodes.policy', params=params)
     assert proc.proc.wait(timeout=60) == 1, proc.output()
     return proc.output()
 
@@ -139,7 +139,7 @@ def test_fatal_startup_error_reaches_rosout_under_the_node_name(probe, spawn):
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
     logs = probe.collect(Log, '/rosout', qos)
     namespace = f'/rosout_{os.getpid()}'
-    proc = spawn('pi0fast_ros.nodes.policy.node', namespace=namespace,
+    proc = spawn('pi0fast_ros.nodes.policy', namespace=namespace,
                  params={'action_joint_names': ['a']})
     assert proc.proc.wait(timeout=60) == 1, proc.output()
     assert f'[{namespace[1:]}.policy_node]: checkpoint_path is required' in proc.output()

@@ -37,7 +37,7 @@ def _values(status):
 def test_decode_failure_publishes_no_chunk(checkpoint, spawn, probe):
     # The scripted model emits "Action", ":", " ", FAST tokens, "|", EOS: a budget of five
     # tokens ends before the "|", so every decode fails for real (strict rules need it).
-    node = spawn('pi0fast_ros.nodes.policy.node', namespace='/' + NS,
+    node = spawn('pi0fast_ros.nodes.policy', namespace='/' + NS,
                  params=node_params(checkpoint, max_decoding_steps=5))
     chunks = probe.collect(JointTrajectory, f'{NS}/action_chunk')
     infos = probe.collect(DiagnosticArray, f'{NS}/policy_node/chunk_info')
@@ -73,6 +73,6 @@ def test_decode_failure_publishes_no_chunk(checkpoint, spawn, probe):
 ])
 def test_setup_that_does_not_fit_the_checkpoint_is_a_startup_error(checkpoint, spawn,
                                                                    overrides, text):
-    proc = spawn('pi0fast_ros.nodes.policy.node', params=node_params(checkpoint, **overrides))
+    proc = spawn('pi0fast_ros.nodes.policy', params=node_params(checkpoint, **overrides))
     assert proc.proc.wait(timeout=TIMEOUT) == 1, proc.output()
     assert text in proc.output()

@@ -64,10 +64,10 @@ def test_relative_chunks_are_published_absolute_and_drive_the_arm(spawn, probe, 
     # The arm starts away from zero, so that absolute targets (state + delta) lie far outside
     # the range of the deltas: published deltas, or an envelope made of the delta statistics,
     # would show.
-    procs = [spawn('pi0fast_ros.nodes.fake_robot.node', **common,
+    procs = [spawn('pi0fast_ros.nodes.fake_robot', **common,
                    params={'initial_positions': START}),
-             spawn('pi0fast_ros.nodes.executor.node', **common),
-             spawn('pi0fast_ros.nodes.policy.node', **common,
+             spawn('pi0fast_ros.nodes.executor', **common),
+             spawn('pi0fast_ros.nodes.policy', **common,
                    params={'checkpoint_path': str(checkpoint), 'instruction': 'move'})]
     try:
         checks.comes_up(WALL_TIMEOUT)

@@ -35,7 +35,7 @@ def start_executor(spawn, tmp_path, shared=None, **params):
     path = tmp_path / 'executor.yaml'
     path.write_text(yaml.safe_dump({'/**': {'ros__parameters': shared},
                                     'executor_node': {'ros__parameters': params}}))
-    proc = spawn('pi0fast_ros.nodes.executor.node', params_file=path)
+    proc = spawn('pi0fast_ros.nodes.executor', params_file=path)
     assert proc.wait_for_output('executor ready', 60), proc.output()
     return proc
 

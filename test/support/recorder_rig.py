@@ -24,7 +24,7 @@ from std_srvs.srv import Trigger
 import yaml
 
 
-MODULE = 'pi0fast_ros.nodes.recorder.node'
+MODULE = 'pi0fast_ros.nodes.recorder'
 
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,

@@ -71,11 +71,12 @@ def test_tools_are_on_path_after_sourcing_a_colcon_install(tmp_path, symlink):
 
 @pytest.mark.parametrize('name', NODES)
 def test_bringup_runs_the_module_ros2_run_runs(name):
-    # pi0fast-bringup and the launch tests start `python -m <module>`; ros2 run starts the
-    # console script. Both must run the same main(), and the module must be runnable with -m.
+    # pi0fast-bringup starts `python -m <package>`; ros2 run starts the console script. Both
+    # must run the same main() (the package's __main__, nodes/entry.py), runnable with -m.
     from importlib.metadata import entry_points
     from pi0fast_ros.graph import NODE_MODULES
     scripts = {e.name: e.value for e in entry_points(group='console_scripts')}
-    assert scripts[name] == f'{NODE_MODULES[name]}:main'
-    source = pathlib.Path(importlib.util.find_spec(NODE_MODULES[name]).origin).read_text()
+    assert scripts[name] == f'{NODE_MODULES[name]}.__main__:main'
+    main = f'{NODE_MODULES[name]}.__main__'
+    source = pathlib.Path(importlib.util.find_spec(main).origin).read_text()
     assert "if __name__ == '__main__':" in source
