@@ -22,10 +22,12 @@ it prints the bytes per second on the veth (each direction), the chunk delay p50
 at the robot minus the chunk's observation stamp, both robot clock: inference + transport),
 the fraction of control ticks held and the largest seam step over the chunks' own largest step
 (read back from the recorded rollout bag). "local" is the same graph in one namespace (no
-link). netem delay/loss is used when the kernel has it (--netem), else reported as absent.
+link). netem delay/loss is used when the kernel has it (--netem), else reported as absent;
+'+<p>%loss' after a configuration loses p % of the packets each way with nftables instead
+(netns.TwoHosts.try_loss), which works where netem does not.
 
     sudo python benchmarks/bench_two_host.py [--duration 45] [--configs local,jpeg,raw,jpeg@20mbit]
-        [--checkpoint demo/so100_synthetic|scripted] [--config config/so100.yaml]
+        [--checkpoint demo/so100_synthetic|scripted] [--config config/so100.yaml|aloha.yaml]
         [--netem 'delay 5ms 2ms loss 1%']
 """
 
@@ -92,6 +94,7 @@ def wait_text(path, text, timeout):
 
 def run_config(name, args, work):
     """Run one configuration; return the figures (dict) or raise RuntimeError."""
+    name, _, loss = name.partition('+')
     transport, _, rate = name.partition('@')
     local = transport == 'local'
     config = write_config(args.config, 'jpeg' if local else transport, work)
@@ -105,6 +108,10 @@ def run_config(name, args, work):
         if rate:
             bed.limit_rate(rate)
         netem = bool(args.netem) and bed.try_netem(*args.netem.split())
+        if loss:
+            why = bed.try_loss(float(loss.removesuffix('loss').removesuffix('%')))
+            if why:
+                raise RuntimeError(f'{name}: no loss emulation: {why}')
         robot_args = common + ['--fake-hardware', '--record', rollouts]
         if local:
             robot_args += ['--checkpoint', checkpoint]
@@ -118,13 +125,15 @@ def run_config(name, args, work):
             before, t0, wall0 = bed.link_bytes(), time.monotonic(), time.time_ns()
             time.sleep(args.duration)
             after, t1, wall1 = bed.link_bytes(), time.monotonic(), time.time_ns()
+            dropped = bed.dropped()
         finally:
             if gpu:
                 stop(gpu)
             stop(robot)
     figures = rollout_figures(rollouts, (wall0, wall1))
     figures.update({k: (after[k] - before[k]) / (t1 - t0) for k in after})
-    figures['link'] = bed.qdisc if (rate or netem) else 'unlimited'
+    figures['link'] = ', '.join(([bed.qdisc] if (rate or netem) else []) + [
+        f'{i} ({sum(dropped.values())} packets dropped)' for i in bed.impairments]) or 'unlimited'
     if args.netem and not netem:
         figures['link'] += ' (netem not in this kernel)'
     return figures

@@ -104,19 +104,22 @@ install_torch() {
   esac
 }
 
-# libfaketime: the two-host test skews the gpu side's clock with it (test/test_two_host.py).
-# Optional: without it those tests skip and say so.
-install_faketime() {
-  if ls /usr/lib/*/faketime/libfaketime.so.1 /usr/lib*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
-    return
-  fi
+# Optional system tools of the two-host test (test/ros/test_two_host.py): libfaketime skews the
+# gpu side's clock, nftables loses packets on the link (this kernel has no netem). Without them
+# those tests skip and say so.
+install_test_tools() {
+  local missing=()
+  ls /usr/lib/*/faketime/libfaketime.so.1 /usr/lib*/faketime/libfaketime.so.1 >/dev/null 2>&1 \
+    || missing+=(faketime)
+  command -v nft >/dev/null 2>&1 || missing+=(nftables)
+  [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing faketime (apt) for the clock-skew tests"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime; } >/dev/null 2>&1; then
-      say "could not install faketime with apt: the clock-skew tests will be skipped"
+    say "installing ${missing[*]} (apt) for the two-host tests"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1; then
+      say "could not install ${missing[*]} with apt: the tests that need them will be skipped"
     fi
   else
-    say "faketime not installed (needs root and apt): the clock-skew tests will be skipped"
+    say "${missing[*]} not installed (needs root and apt): the tests that need them will be skipped"
   fi
 }
 
@@ -163,7 +166,7 @@ main() {
     echo "$want" > "$stamp_file"
   fi
 
-  install_faketime
+  install_test_tools
   stage "colcon build" env PI0FAST_VENV="$VENV" bash "$REPO/scripts/build.sh" \
     || die "colcon build failed (see above)"
   say "ready in $(since "$t_start") s. Use it with:  source scripts/env.sh"

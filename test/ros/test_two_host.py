@@ -17,7 +17,8 @@ Split deployment: `role` picks one host's side of the graph.
 
 The split graph runs across two network namespaces (test/netns.py) with JPEG cameras on the
 link, also with the gpu host's clock 2 s off (libfaketime on the policy node's processes;
-CLOCK_MONOTONIC untouched).
+CLOCK_MONOTONIC untouched), and with 1 % of the packets lost each way (nftables; the kernel has
+no netem).
 """
 
 import glob
@@ -141,8 +142,9 @@ def policy_diagnostics(rollouts):
 
 @pytest.mark.ros
 @pytest.mark.slow
-@pytest.mark.parametrize('skew', ['', '+2s', '-2s'])
-def test_split_graph_across_two_namespaces_over_jpeg(tmp_path, skew):
+@pytest.mark.parametrize('skew, loss', [('', 0.0), ('+2s', 0.0), ('-2s', 0.0), ('', 1.0)],
+                         ids=['same-clock', 'gpu+2s', 'gpu-2s', '1%loss'])
+def test_split_graph_across_two_namespaces_over_jpeg(tmp_path, skew, loss):
     reason = netns.unavailable_reason()
     if reason:
         pytest.skip(reason)
@@ -155,6 +157,11 @@ def test_split_graph_across_two_namespaces_over_jpeg(tmp_path, skew):
     logs = {side: tmp_path / f'{side}.log' for side in netns.SIDES}
     with netns.TwoHosts(f'p{os.getpid() % 100000}') as bed:
         bed.limit_rate('50mbit')
+        if loss:
+            why = bed.try_loss(loss)
+            if why:
+                pytest.skip(f'cannot lose packets on the link: {why} (scripts/setup.sh installs '
+                            'nftables as root)')
         robot = start_side(bed, 'robot', common + ['--fake-hardware', '--record',
                                                    tmp_path / 'rollouts'], logs['robot'])
         if skew:
@@ -169,7 +176,7 @@ def test_split_graph_across_two_namespaces_over_jpeg(tmp_path, skew):
                 errors='replace'), 300, 0.5), logs['robot'].read_text()[-4000:]
             before = bed.link_bytes()
             wait_for(lambda: False, 25, 1.0)          # let the arm run on the policy's chunks
-            after = bed.link_bytes()
+            after, dropped = bed.link_bytes(), bed.dropped()
         finally:
             gpu_code = stop_side(*gpu)
             wait_for(lambda: False, 3, 0.5)            # the executor holds: policy gone
@@ -181,6 +188,8 @@ def test_split_graph_across_two_namespaces_over_jpeg(tmp_path, skew):
     # SIGSEGV at shutdown (after its work; the emulation's, not reproduced without it): its
     # exit code is checked only on real clocks.
     assert gpu_code in CLEAN_EXIT or skew, out['gpu'][-3000:]
+    # With loss, packets were lost on the way (both ways: JPEG frames and DDS's own traffic).
+    assert not loss or (dropped.get('robot', 0) > 0 and dropped.get('gpu', 0) > 0), dropped
     # Cameras went robot -> gpu (JPEG), chunks gpu -> robot: bytes moved both ways.
     assert after['robot_tx'] > before['robot_tx'] and after['gpu_tx'] > before['gpu_tx']
     # Chunks arrived in the robot namespace and the commands follow them (provenance traced

@@ -17,6 +17,7 @@ A two-host test bed: network namespaces "robot" and "gpu" joined by one veth pai
 
     with TwoHosts(tag='t1') as bed:            # needs root and `ip netns`
         bed.limit_rate('20mbit')               # tbf on both ends (netem: bed.try_netem(...))
+        bed.try_loss(1.0)                      # 1 % random loss each way (nftables)
         proc = bed.popen('gpu', [sys.executable, '-m', ...], env=bed.env('gpu'))
         bed.link_bytes()                       # {'robot_tx': ..., 'gpu_tx': ...}
 
@@ -62,6 +63,7 @@ class TwoHosts:
         self.ifname = {side: f'v{side[0]}{tag}'[:15] for side in SIDES}
         self.ip = {'robot': f'10.231.{subnet}.1', 'gpu': f'10.231.{subnet}.2'}
         self.qdisc = 'none'
+        self.impairments = []     # loss rules added beside the qdisc
 
     def __enter__(self):
         atexit.register(self.close)
@@ -126,6 +128,43 @@ class TwoHosts:
                 return False
         self.qdisc = 'netem ' + ' '.join(params)
         return True
+
+    def try_loss(self, percent):
+        """
+        Lose percent % of the packets crossing the link each way, at random (nftables).
+
+        The loss half of netem for kernels without it. Each end drops packets as they arrive
+        from the veth (prerouting), not as they leave: a drop on output would fail the
+        sender's sendto() with EPERM, which a lossy wire never does. Returns '' when in
+        place, else why not (no nft binary, or no nf_tables in the kernel).
+        """
+        share = round(percent * 100)          # of 10,000: 0.01 % resolution
+        for side in SIDES:
+            rules = (f'add table inet loss\n'
+                     f'add chain inet loss arrive '
+                     f'{{ type filter hook prerouting priority -300; }}\n'
+                     f'add rule inet loss arrive iifname "{self.ifname[side]}" '
+                     f'numgen random mod 10000 < {share} counter drop\n')
+            try:
+                done = subprocess.run(['ip', 'netns', 'exec', self.ns[side], 'nft', '-f', '-'],
+                                      input=rules, capture_output=True, text=True, timeout=30)
+            except OSError as exc:
+                return f'nft is not available: {exc}'
+            if done.returncode != 0:
+                return f'nft refused the loss rule: {done.stderr.strip()}'
+        self.impairments.append(f'nft loss {percent:g} %')
+        return ''
+
+    def dropped(self):
+        """Packets the loss rule dropped on arrival so far, per side ({} without try_loss)."""
+        counts = {}
+        for side in SIDES:
+            done = _ip('nft', 'list', 'chain', 'inet', 'loss', 'arrive', ns=self.ns[side],
+                       check=False)
+            words = done.stdout.split()
+            if done.returncode == 0 and 'packets' in words:
+                counts[side] = int(words[words.index('packets') + 1])
+        return counts
 
     def link_bytes(self):
         """Bytes sent by each end of the veth so far (its /sys statistics)."""
