@@ -28,13 +28,14 @@ against the target. A figure, not a test: it depends on the machine and on how l
 allocation sites that grew most since the settled snapshot to <out>/<node>_tracemalloc.txt:
 what to look at when a node's RSS grows.
 
-Measured 2026-12 on the shared 2-core machine (busy): policy_node +1.0 to +1.6 MB/min (7.5 to
-11.7 % per 30 min: FAIL), rollout_recorder +0.1 to +0.2 MB/min (its bag grows), executor_node
-and fake_robot flat. tracemalloc saw no Python growth in policy_node; the policy facade alone
-(no ROS, inference in a worker thread) grows ~1 MB per 100 chunks with torch's default
-intra-op threads and stays flat with torch.set_num_threads(1); one malloc_trim(0) returned it
-(365 -> 346 MB), but trimming every 30 s in the node did not stop the node's growth, nor did
-MALLOC_ARENA_MAX=2 or disabling oneDNN in the facade alone. Open.
+Measured 2026-12 on the 2-core machine, 10 min after 60 s of settling: policy_node +0.006
+MB/min (0.04 % per 30 min: PASS), executor_node +0.02, fake_robot 0.00, rollout_recorder +0.18
+MB/min (6.2 %: FAIL, see below). Before the fix policy_node grew +1.0 to +2.0 MB/min (7.5 to
+11.7 % per 30 min): `tokenizers`' BPE word cache kept every prompt (each holds a new state;
+core/policy/text_tokenizer.py, benchmarks/bench_text_tokenizer.py). tracemalloc does not see
+native growth like that one; jemalloc's heap profiles did (LD_PRELOAD=libjemalloc.so.2
+MALLOC_CONF=prof:true,lg_prof_interval:33, then jeprof --base=<early> <late>). The recorder's
+growth is native too (tracemalloc: < 0.1 MB of Python objects grow) and not yet found.
 """
 
 import argparse
