@@ -24,7 +24,9 @@ the fraction of control ticks held and the largest seam step over the chunks' ow
 (read back from the recorded rollout bag). "local" is the same graph in one namespace (no
 link). netem delay/loss is used when the kernel has it (--netem), else reported as absent;
 '+<p>%loss' after a configuration loses p % of the packets each way with nftables instead
-(netns.TwoHosts.try_loss), which works where netem does not.
+(netns.TwoHosts.try_loss), and '+<d>ms<j>ms' sends every frame through a delay line of d +/- j
+ms (test/support/delay_line.py, in a third namespace between the hosts); the table gives the
+hold times the line achieved. Both work where netem does not, e.g. 'jpeg+5ms2ms+1%loss'.
 
     sudo python benchmarks/bench_two_host.py [--duration 45] [--configs local,jpeg,raw,jpeg@20mbit]
         [--checkpoint demo/so100_synthetic|scripted] [--config config/so100.yaml|aloha.yaml]
@@ -33,6 +35,7 @@ link). netem delay/loss is used when the kernel has it (--netem), else reported 
 
 import argparse
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -94,7 +97,11 @@ def wait_text(path, text, timeout):
 
 def run_config(name, args, work):
     """Run one configuration; return the figures (dict) or raise RuntimeError."""
-    name, _, loss = name.partition('+')
+    name, *extras = name.split('+')
+    loss = next((float(e.removesuffix('loss').removesuffix('%')) for e in extras
+                 if e.endswith('loss')), 0.0)
+    delay = next(([float(x) for x in m.groups(default='0')] for m in
+                  (re.fullmatch(r'([0-9.]+)ms(?:([0-9.]+)ms)?', e) for e in extras) if m), None)
     transport, _, rate = name.partition('@')
     local = transport == 'local'
     config = write_config(args.config, 'jpeg' if local else transport, work)
@@ -104,14 +111,16 @@ def run_config(name, args, work):
         from graph_checks import make_test_checkpoint     # test/support/graph_checks.py
         checkpoint = make_test_checkpoint(work / 'checkpoint', config)
     rollouts = work / f'rollouts_{name.replace("@", "_")}'
-    with netns.TwoHosts(f'b{abs(hash(name)) % 10000}') as bed:
+    with netns.TwoHosts(f'b{abs(hash(name)) % 10000}', wire=delay is not None) as bed:
         if rate:
             bed.limit_rate(rate)
         netem = bool(args.netem) and bed.try_netem(*args.netem.split())
         if loss:
-            why = bed.try_loss(float(loss.removesuffix('loss').removesuffix('%')))
+            why = bed.try_loss(loss)
             if why:
                 raise RuntimeError(f'{name}: no loss emulation: {why}')
+        if delay is not None:
+            bed.start_delay_line(*delay, work / 'delay_line.json')
         robot_args = common + ['--fake-hardware', '--record', rollouts]
         if local:
             robot_args += ['--checkpoint', checkpoint]
@@ -132,8 +141,15 @@ def run_config(name, args, work):
             stop(robot)
     figures = rollout_figures(rollouts, (wall0, wall1))
     figures.update({k: (after[k] - before[k]) / (t1 - t0) for k in after})
-    figures['link'] = ', '.join(([bed.qdisc] if (rate or netem) else []) + [
-        f'{i} ({sum(dropped.values())} packets dropped)' for i in bed.impairments]) or 'unlimited'
+    link = [bed.qdisc] if (rate or netem) else []
+    if delay is not None:
+        held = bed.delay_stats.get('held_ms', {})
+        p50, p99 = (held.get(k, float('nan')) for k in ('p50', 'p99'))
+        link.append(f'delay line {delay[0]:g} ms +/- {delay[1]:g} ms (held p50 {p50:.1f} / '
+                    f'p99 {p99:.1f} ms)')
+    if loss:
+        link.append(f'nft loss {loss:g} % ({sum(dropped.values())} packets dropped)')
+    figures['link'] = ', '.join(link) or 'unlimited'
     if args.netem and not netem:
         figures['link'] += ' (netem not in this kernel)'
     return figures

@@ -30,8 +30,11 @@ interpreter exit. Used by test/test_two_host.py and benchmarks/bench_two_host.py
 """
 
 import atexit
+import json
 import os
+import pathlib
 import subprocess
+import sys
 import zlib
 
 SIDES = ('robot', 'gpu')
@@ -56,11 +59,16 @@ def _ip(*args, ns=None, check=True):
 class TwoHosts:
     """The two namespaces and their link; a context manager that always cleans up."""
 
-    def __init__(self, tag):
+    def __init__(self, tag, wire=False):
         self.tag = tag
         subnet = 1 + zlib.crc32(tag.encode()) % 250
         self.ns = {side: f'{side}_{tag}' for side in SIDES}
         self.ifname = {side: f'v{side[0]}{tag}'[:15] for side in SIDES}
+        # wire: a third namespace between the hosts, where a delay line forwards the frames
+        self.wire_ns = f'wire_{tag}' if wire else ''
+        self.wire_if = {side: f'w{side[0]}{tag}'[:15] for side in SIDES}
+        self.delay_proc = None
+        self.delay_stats = {}
         self.ip = {'robot': f'10.231.{subnet}.1', 'gpu': f'10.231.{subnet}.2'}
         self.qdisc = 'none'
         self.impairments = []     # loss rules added beside the qdisc
@@ -80,8 +88,19 @@ class TwoHosts:
     def _create(self):
         for side in SIDES:
             _ip('ip', 'netns', 'add', self.ns[side])
-        _ip('ip', 'link', 'add', self.ifname['robot'], 'type', 'veth',
-            'peer', 'name', self.ifname['gpu'])
+        if self.wire_ns:
+            # robot's veth <-> wire namespace <-> gpu's veth: nothing crosses until
+            # start_delay_line() forwards it
+            _ip('ip', 'netns', 'add', self.wire_ns)
+            for side in SIDES:
+                _ip('ip', 'link', 'add', self.ifname[side], 'type', 'veth',
+                    'peer', 'name', self.wire_if[side])
+                _ip('ip', 'link', 'set', self.wire_if[side], 'netns', self.wire_ns)
+                _ip('ip', 'link', 'set', self.wire_if[side], 'promisc', 'on', 'up',
+                    ns=self.wire_ns)
+        else:
+            _ip('ip', 'link', 'add', self.ifname['robot'], 'type', 'veth',
+                'peer', 'name', self.ifname['gpu'])
         for side in SIDES:
             ns, dev = self.ns[side], self.ifname[side]
             _ip('ip', 'link', 'set', dev, 'netns', ns)
@@ -93,9 +112,37 @@ class TwoHosts:
             _ip('ip', 'route', 'add', '224.0.0.0/4', 'dev', dev, ns=ns)
 
     def close(self):
-        """Delete both namespaces (this removes the veth pair); safe to call twice."""
-        for side in SIDES:
-            _ip('ip', 'netns', 'del', self.ns[side], check=False)
+        """Stop the delay line, delete the namespaces (and the veths); safe to call twice."""
+        self.stop_delay_line()
+        for ns in [*self.ns.values(), self.wire_ns]:
+            if ns:
+                _ip('ip', 'netns', 'del', ns, check=False)
+
+    def start_delay_line(self, delay_ms, jitter_ms, stats_path):
+        """Forward frames across the wire namespace after delay_ms +/- jitter_ms (uniform)."""
+        if not self.wire_ns:
+            raise ValueError('start_delay_line needs TwoHosts(..., wire=True)')
+        self.delay_stats_path = pathlib.Path(stats_path)
+        self.delay_proc = subprocess.Popen(
+            ['ip', 'netns', 'exec', self.wire_ns, sys.executable,
+             str(pathlib.Path(__file__).with_name('delay_line.py')), self.wire_if['robot'],
+             self.wire_if['gpu'], '--delay-ms', str(delay_ms), '--jitter-ms', str(jitter_ms),
+             '--stats', str(stats_path)])
+        self.impairments.append(f'delay line {delay_ms:g} ms +/- {jitter_ms:g} ms')
+
+    def stop_delay_line(self):
+        """Stop the delay line; its stats (held_ms: what it achieved) go to delay_stats."""
+        proc, self.delay_proc = self.delay_proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        if self.delay_stats_path.is_file():
+            self.delay_stats = json.loads(self.delay_stats_path.read_text())
 
     def other(self, side):
         return SIDES[1 - SIDES.index(side)]
