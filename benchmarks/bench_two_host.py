@@ -139,7 +139,7 @@ def run_config(name, args, work):
             if gpu:
                 stop(gpu)
             stop(robot)
-    figures = rollout_figures(rollouts, (wall0, wall1))
+    figures = rollout_figures(rollouts, (wall0, wall1), blended_joints(config))
     figures.update({k: (after[k] - before[k]) / (t1 - t0) for k in after})
     link = [bed.qdisc] if (rate or netem) else []
     if delay is not None:
@@ -155,8 +155,21 @@ def run_config(name, args, work):
     return figures
 
 
-def rollout_figures(rollouts, window_ns):
-    """Chunk delay, held fraction and seams of the one bag under rollouts, inside window_ns."""
+def blended_joints(config):
+    """Bool mask over the action joints: True where the executor blends (not hard-switched)."""
+    doc = yaml.safe_load(pathlib.Path(config).read_text())
+    names = doc['/**']['ros__parameters']['action_joint_names']
+    hard = set(doc['/**/executor_node']['ros__parameters'].get('hard_switch_joints', []))
+    return np.array([n not in hard for n in names])
+
+
+def rollout_figures(rollouts, window_ns, blended):
+    """
+    Chunk delay, held fraction and seams of the one bag under rollouts, inside window_ns.
+
+    The seam ratio is over the blended joints: a hard-switched joint (a gripper) takes the new
+    chunk's value at once by design, and its largest seam jump is reported apart.
+    """
     (bag,) = [p for p in rollouts.iterdir() if p.is_dir()]
     rollout = load_rollout(bag)
     lo, hi = window_ns
@@ -169,8 +182,8 @@ def rollout_figures(rollouts, window_ns):
     held = float(np.mean(states[live] == 'holding')) if live.any() else float('nan')
     if not chunks:       # the policy published nothing usable in the window: all held
         return {'chunks': 0, 'delay_p50_ms': float('nan'), 'delay_p99_ms': float('nan'),
-                'held': held, 'seam_step': float('nan'), 'seam_ratio': float('nan'),
-                'seams': 0}
+                'held': held, 'seam_step': float('nan'), 'hard_step': float('nan'),
+                'seam_ratio': float('nan'), 'seams': 0}
     # the chunks' own largest per-tick step (chunk points are at the control rate here)
     own = np.max([np.abs(np.diff(c.positions, axis=0)).max(axis=0) for c in chunks], axis=0)
     blending = states[sent] == 'blending'
@@ -178,13 +191,15 @@ def rollout_figures(rollouts, window_ns):
     report = seam_report(ticks.command[sent], ticks.active_ns[sent],
                          max(1, int(runs.max()) if len(runs) else 1), own)
     jumps = report.seam_jumps
-    worst = float(jumps.max()) if jumps.size else 0.0
-    moving = own > 0       # a joint the chunks never move has no step to compare with
+    nan = float('nan')
+    worst = float(jumps[:, blended].max()) if jumps.size and blended.any() else nan
+    hard = float(jumps[:, ~blended].max()) if jumps.size and (~blended).any() else nan
+    moving = (own > 0) & blended   # a joint the chunks never move has no step to compare with
     ratio = float((jumps[:, moving] / own[moving]).max()) if jumps.size and moving.any() \
-        else float('nan')
+        else nan
     return {'chunks': len(delays), 'delay_p50_ms': 1e3 * np.percentile(delays, 50),
             'delay_p99_ms': 1e3 * np.percentile(delays, 99),
-            'held': held, 'seam_step': worst,
+            'held': held, 'seam_step': worst, 'hard_step': hard,
             'seam_ratio': ratio, 'seams': len(report.seam_ticks)}
 
 
@@ -204,8 +219,9 @@ def main(argv=None):
     if reason:
         sys.exit(f'bench_two_host: {reason}')
     print('| config | link | robot->gpu MB/s | gpu->robot kB/s | chunks | delay p50 ms | '
-          'delay p99 ms | ticks held | largest seam step (x chunk step) |')
-    print('|---|---|---|---|---|---|---|---|---|')
+          'delay p99 ms | ticks held | largest seam step, blended joints (x chunk step) | '
+          'largest seam step, hard-switched joints |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     for name in args.configs.split(','):
         work = pathlib.Path(tempfile.mkdtemp(prefix='bench_two_host_'))
         try:
@@ -217,8 +233,7 @@ def main(argv=None):
         print(f"| {name} | {f['link']} | {f['robot_tx'] / 1e6:.2f} | {f['gpu_tx'] / 1e3:.1f} | "
               f"{f['chunks']} | {f['delay_p50_ms']:.0f} | {f['delay_p99_ms']:.0f} | "
               f"{100 * f['held']:.1f} % | {f['seam_step']:.2f} ({f['seam_ratio']:.2f}x, "
-              f"{f['seams']} seams) |",
-              flush=True)
+              f"{f['seams']} seams) | {f['hard_step']:.2f} |", flush=True)
 
 
 if __name__ == '__main__':
