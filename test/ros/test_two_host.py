@@ -23,7 +23,9 @@ delayed 5 +/- 2 ms (test/support/delay_line.py): the kernel has no netem.
 
 import glob
 import os
+import pathlib
 import re
+import subprocess
 import sys
 
 from graph_checks import check_recorded_provenance, graph_test_config, make_test_checkpoint
@@ -217,3 +219,24 @@ def test_split_graph_across_two_namespaces_over_jpeg(tmp_path, skew, loss):
         assert found and all(1.5 < x < 2.5 for x in found), skew_reports[-3:]
     else:
         assert not skew_reports, skew_reports[:3]
+
+
+@pytest.mark.ros
+def test_lossy_link_profile_loads_in_fast_dds(tmp_path):
+    # The README's advice for a lossy link: FASTRTPS_DEFAULT_PROFILES_FILE=<installed file>.
+    # Fast DDS reports a profile it cannot parse as "XMLPARSER Error" and carries on without it;
+    # the installed file must load cleanly in a node that publishes (its writers use it).
+    from ament_index_python.packages import get_package_share_directory
+    profile = pathlib.Path(get_package_share_directory('pi0fast_ros'), 'config',
+                           'fastdds_lossy_link.xml')
+    assert profile.is_file(), f'{profile} is not installed (setup.py data_files)'
+    code = ('import rclpy; from std_msgs.msg import String; rclpy.init(); '
+            'node = rclpy.create_node("profile_probe"); '
+            'node.create_publisher(String, "probe", 10); print("published")')
+    env = {**os.environ, 'FASTRTPS_DEFAULT_PROFILES_FILE': str(profile),
+           'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp'}
+    done = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                          timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and 'published' in out, out
+    assert 'XMLPARSER' not in out and 'Error' not in out, out

@@ -35,8 +35,8 @@ def test_share_directory_has_launch_and_config():
     repo = pathlib.Path(__file__).resolve().parents[2]
     for sub in ('launch', 'config'):
         installed = sorted(p.name for p in (share / sub).glob('*'))
-        pattern = '*.launch.py' if sub == 'launch' else '*.yaml'
-        in_repo = sorted(p.name for p in (repo / sub).glob(pattern))
+        patterns = ('*.launch.py',) if sub == 'launch' else ('*.yaml', '*.xml')
+        in_repo = sorted(p.name for pattern in patterns for p in (repo / sub).glob(pattern))
         assert installed == in_repo, f'{sub}/ in the share directory differs from the source tree'
 
 
