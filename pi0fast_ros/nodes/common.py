@@ -130,13 +130,14 @@ def _tear_down(node, executor):
     try:
         if handle is not None:
             node.destroy_node()
-    except AttributeError:
-        # A signal stopped rclpy's Node.__init__ part way (destroy_node needs what it had not
-        # built yet): release the rcl node itself.
-        handle.destroy_when_not_in_use()
     except Exception as exc:  # report it, but still shut down
-        rclpy.logging.get_logger('pi0fast_ros').error(
-            f'destroying the node failed: {type(exc).__name__}: {exc}')
+        if executor is None and isinstance(exc, AttributeError):
+            # Never fully built: a signal stopped rclpy's Node.__init__ part way, and
+            # destroy_node needs what it had not built yet. Release the rcl node itself.
+            handle.destroy_when_not_in_use()
+        else:
+            rclpy.logging.get_logger('pi0fast_ros').error(
+                f'destroying the node failed: {type(exc).__name__}: {exc}')
     rclpy.try_shutdown()
 
 

@@ -68,10 +68,10 @@ class TwoHosts:
         self.wire_ns = f'wire_{tag}' if wire else ''
         self.wire_if = {side: f'w{side[0]}{tag}'[:15] for side in SIDES}
         self.delay_proc = None
+        self.delay_stats_path = None
         self.delay_stats = {}
         self.ip = {'robot': f'10.231.{subnet}.1', 'gpu': f'10.231.{subnet}.2'}
         self.qdisc = 'none'
-        self.impairments = []     # loss rules added beside the qdisc
 
     def __enter__(self):
         atexit.register(self.close)
@@ -128,7 +128,6 @@ class TwoHosts:
              str(pathlib.Path(__file__).with_name('delay_line.py')), self.wire_if['robot'],
              self.wire_if['gpu'], '--delay-ms', str(delay_ms), '--jitter-ms', str(jitter_ms),
              '--stats', str(stats_path)])
-        self.impairments.append(f'delay line {delay_ms:g} ms +/- {jitter_ms:g} ms')
 
     def stop_delay_line(self):
         """Stop the delay line; its stats (held_ms: what it achieved) go to delay_stats."""
@@ -199,7 +198,6 @@ class TwoHosts:
                 return f'nft is not available: {exc}'
             if done.returncode != 0:
                 return f'nft refused the loss rule: {done.stderr.strip()}'
-        self.impairments.append(f'nft loss {percent:g} %')
         return ''
 
     def dropped(self):
