@@ -214,6 +214,8 @@ def main(argv=None):
     ap.add_argument('--instruction', default='pick up the cube')
     ap.add_argument('--netem', default='', help="e.g. 'delay 5ms 2ms loss 1%%' (if the kernel "
                     'has netem)')
+    ap.add_argument('--keep', action='store_true',
+                    help="keep each configuration's logs and bag (their folder is printed)")
     args = ap.parse_args(argv)
     reason = netns.unavailable_reason()
     if reason:
@@ -229,7 +231,10 @@ def main(argv=None):
         except (RuntimeError, ValueError) as exc:
             print(f'| {name} | failed: {exc} (logs and bag kept in {work}) |', flush=True)
             continue
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f'{name}: logs and bag kept in {work}', file=sys.stderr, flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
         print(f"| {name} | {f['link']} | {f['robot_tx'] / 1e6:.2f} | {f['gpu_tx'] / 1e3:.1f} | "
               f"{f['chunks']} | {f['delay_p50_ms']:.0f} | {f['delay_p99_ms']:.0f} | "
               f"{100 * f['held']:.1f} % | {f['seam_step']:.2f} ({f['seam_ratio']:.2f}x, "

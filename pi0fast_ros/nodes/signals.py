@@ -21,7 +21,22 @@ of a start-up is a clean stop; run_node then uses the same instance.
 """
 
 import signal
+import sys
 import threading
+
+REDELIVER_AFTER_S = 0.005
+
+
+class StartupInterrupted(KeyboardInterrupt):
+    """
+    What the first signal raises while a node is still being built.
+
+    A subclass, not KeyboardInterrupt itself: CPython remembers a KeyboardInterrupt (the exact
+    type) that leaves code run through PyRun_String (some extension modules run Python that
+    way while torch and the model load) even when a caller catches it later, and then ends the
+    process by SIGINT at exit: status -2 after a clean "stopped during start-up". A subclass is
+    caught by every `except KeyboardInterrupt` and leaves no such mark.
+    """
 
 
 class StopSignals:
@@ -34,8 +49,8 @@ class StopSignals:
     a supervisor signalling the whole process group, inside destroy_node (KeyboardInterrupt
     tracebacks, then an abort). Here a signal only sets `stop`; the spin loop sees it and the
     node is destroyed in order, whatever else arrives. While the node is still being built (a
-    model may take minutes to load) the first signal raises KeyboardInterrupt, so that Ctrl-C
-    stops a start-up at once.
+    model may take minutes to load) the first signal raises StartupInterrupted (a
+    KeyboardInterrupt), so that Ctrl-C stops a start-up at once.
     """
 
     _installed = None
@@ -44,6 +59,8 @@ class StopSignals:
         self.stop = threading.Event()
         self.count = 0
         self.interrupt_startup = True
+        self._redeliver = False
+        self._next_hook = sys.unraisablehook
 
     @classmethod
     def for_process(cls):
@@ -52,6 +69,7 @@ class StopSignals:
             signals = cls()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signals._on_signal)
+            sys.unraisablehook = signals._on_unraisable
             cls._installed = signals
         return cls._installed
 
@@ -67,7 +85,28 @@ class StopSignals:
             signal.signal(sig, signal.SIG_IGN)
 
     def _on_signal(self, signum, frame):
-        self.count += 1
-        self.stop.set()
-        if self.interrupt_startup and self.count == 1:
-            raise KeyboardInterrupt
+        if self._redeliver:   # the first signal again, after its exception was swallowed
+            self._redeliver = False
+        else:
+            self.count += 1
+            self.stop.set()
+            if self.count > 1:
+                return
+        if self.interrupt_startup:
+            raise StartupInterrupted
+
+    def _on_unraisable(self, unraisable):
+        # The handler runs wherever the main thread is; in a __del__ or a weakref callback
+        # (importlib's module locks have one) Python swallows what it raises and prints
+        # "Exception ignored". Deliver the signal again, to be raised in the code that follows:
+        # from another thread a moment later (from here it would be raised in this hook, and
+        # lost again); should it land in such a place once more, this happens again.
+        if isinstance(unraisable.exc_value, StartupInterrupted) and self.interrupt_startup:
+            self._redeliver = True
+            # a real signal to the main thread: it also ends a blocking call (a sleep, a wait)
+            timer = threading.Timer(REDELIVER_AFTER_S, signal.pthread_kill,
+                                    (threading.main_thread().ident, signal.SIGINT))
+            timer.daemon = True
+            timer.start()
+            return
+        self._next_hook(unraisable)
