@@ -33,7 +33,7 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
-SLOW_START = '''
+SLOW_START = """
 import ctypes
 
 RUN = ctypes.pythonapi.PyRun_String
@@ -45,9 +45,9 @@ CODE = b"import os, signal, time\\nos.kill(os.getpid(), signal.SIGINT)\\ntime.sl
 def main(args=None):
     RUN(CODE, 257, {}, {})   # 257: Py_file_input
     raise AssertionError('the signal did not interrupt the start-up')
-'''
+"""
 
-SWALLOWED = '''
+SWALLOWED = """
 import os
 import signal
 import time
@@ -67,16 +67,16 @@ def main(args=None):
     del resource
     time.sleep(20)
     raise AssertionError('the signal did not interrupt the start-up')
-'''
+"""
 
-RUNNER = '''
+RUNNER = """
 import sys
 
 from pi0fast_ros.nodes.entry import start_node
 
 if __name__ == '__main__':
     sys.exit(start_node('slow_node', 'slow_start'))
-'''
+"""
 
 
 @pytest.mark.parametrize('where', ['embedded code', 'a __del__'])
