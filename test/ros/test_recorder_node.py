@@ -211,3 +211,41 @@ def test_a_publisher_that_appears_later_is_recorded_from_its_first_message(
     stamps = [m.header.stamp.sec for topic, _, m in read_bag(bag)
               if topic == '/policy_node/chunk_info']
     assert stamps == [42], stamps
+
+
+def test_a_reliable_publisher_is_recorded_reliably_each_message_once(spawn, probe, tmp_path):
+    # /action_chunk is subscribed at start-up, before its publisher exists: best effort, which
+    # matches any publisher. Before: it stayed best effort, so over a lossy link the recorder
+    # lost chunks the executor's reliable subscription got (two-host test, 1 % loss). Now a
+    # reliable subscription takes over once the publisher shows it is reliable; across the
+    # handover (messages flowing all along) each message is in the bag exactly once.
+    from rclpy.qos import ReliabilityPolicy
+    node = start_recorder(spawn, tmp_path, autostart=True, discovery_period_s=0.5,
+                          topics=['action_chunk'])
+    assert node.wait_for_output('recording /action_chunk', 30), node.output()
+    pub = probe.publisher(JointTrajectory, 'action_chunk', 100)
+    sent = []
+
+    def publish():
+        msg = JointTrajectory()
+        msg.header.stamp.sec = len(sent) + 1
+        pub.publish(msg)
+        sent.append(msg.header.stamp.sec)
+    stop = probe.every(0.01, publish)
+    try:
+        assert node.wait_for_output('recording /action_chunk reliably', 30), node.output()
+        # the provisional best-effort subscription is dropped: one reliable one is left
+        assert wait_for(lambda: [i.qos_profile.reliability for i in
+                                 probe.node.get_subscriptions_info_by_topic('/action_chunk')]
+                        == [ReliabilityPolicy.RELIABLE], 20)
+        time.sleep(1.0)
+    finally:
+        stop()
+    time.sleep(1.0)            # the last messages reach the bag's queue
+    assert trigger(probe, 'rollout_recorder/stop', 'not recording').success
+    (bag,) = (tmp_path / 'rollouts').iterdir()
+    stamps = [m.header.stamp.sec for topic, _, m in read_bag(bag) if topic == '/action_chunk']
+    # from the first recorded on (the first ones may go before discovery matched), all, once
+    assert len(stamps) > 100 and stamps[-1] == sent[-1], (len(stamps), stamps[-5:], sent[-1])
+    assert sorted(stamps) == list(range(stamps[0], sent[-1] + 1)), \
+        sorted(set(range(stamps[0], sent[-1] + 1)) ^ set(stamps))[:20]

@@ -24,11 +24,19 @@ comes, so a publisher's first messages are not lost to discovery (one published 
 type than its name suggests is subscribed again with that type). When the publishers turn out
 to be latched, it is replaced by a transient-local one, which receives the latched message the
 provisional one could have missed (a message already recorded is not recorded twice: see
-`on_replaced`). For other publishers the provisional subscription stays (replacing it could
-lose messages in between); only the QoS stored in the bag is updated.
+`on_replaced`). When they turn out to be reliable, a reliable subscription is added beside the
+provisional one (a best-effort subscription loses what a lossy link loses, e.g. 1 % of the
+action chunks between two hosts, while the executor's reliable one gets them all): the
+provisional one is dropped a moment after the reliable one delivered its first message, and
+a message both delivered is recorded once (identical bytes: HANDOVER_S; two messages with the
+very same content within those seconds count as one). For best-effort publishers only the QoS
+stored in the bag is updated.
 """
 
+import collections
 import dataclasses
+import hashlib
+import time
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
@@ -37,6 +45,13 @@ from ...recording.bag_writer import make_qos, TYPESTORE
 
 
 DIAGNOSTICS = 'diagnostic_msgs/msg/DiagnosticArray'
+# A handover from a provisional to a reliable subscription: both record until the provisional
+# one is dropped, PROVISIONAL_GRACE_S after the reliable one's first message (what one of them
+# delivers late is still recorded); a message both deliver is recorded once (the same bytes
+# within HANDOVER_S; the last HANDOVER_REMEMBERED messages are remembered).
+PROVISIONAL_GRACE_S = 1.0
+HANDOVER_S = 5.0
+HANDOVER_REMEMBERED = 1024
 # The graph's topics by name (docs/architecture.md). One of these is subscribed before it is on
 # the graph, so that even the first message of a publisher that appears later is recorded
 # (joint_commands is not here: its type is an executor parameter).
@@ -62,6 +77,9 @@ class Entry:
     subscription: object
     provisional: bool          # subscribed before any publisher was known
     last: object = None        # last raw message while provisional
+    reliable: object = None    # the reliable subscription taking over from a provisional one
+    reliable_since: float = None   # monotonic time of its first message
+    recent: collections.OrderedDict = None   # digests of what the provisional one recorded
 
 
 def documented_type(topic):
@@ -101,6 +119,8 @@ class RecordedTopics:
             if entry is not None and published and entry.type_name not in published:
                 # Assumed from its name, published with another type: subscribe to that one.
                 self._node.destroy_subscription(entry.subscription)
+                if entry.reliable is not None:
+                    self._node.destroy_subscription(entry.reliable)
                 del self.entries[topic]
                 entry = None
             if entry is None:
@@ -121,6 +141,43 @@ class RecordedTopics:
             entry.last = data
         return entry
 
+    def _accept(self, topic, subscription, data):
+        """Whether a message of one of topic's subscriptions is recorded (see the docstring)."""
+        entry = self.entries.get(topic)
+        if entry is None or entry.reliable is None:
+            return True
+        now = time.monotonic()
+        if subscription is entry.reliable and entry.reliable_since is None:
+            entry.reliable_since = now
+        if entry.reliable_since is not None and now - entry.reliable_since > HANDOVER_S:
+            return subscription is entry.reliable
+        # Both record until the provisional one is dropped; a message is recorded once.
+        digest = _digest(data)
+        if digest in entry.recent:
+            return False
+        entry.recent[digest] = None
+        while len(entry.recent) > HANDOVER_REMEMBERED:
+            entry.recent.popitem(last=False)
+        return True
+
+    def _finish_handover(self, entry):
+        # the reliable subscription has delivered for a while: drop the provisional one (from
+        # the discovery timer, never from a subscription's own callback)
+        self._node.destroy_subscription(entry.subscription)
+        entry.subscription, entry.reliable = entry.reliable, None
+        entry.provisional, entry.last = False, None
+        entry.recent, entry.reliable_since = None, None
+
+    def _create(self, topic, type_name, qos):
+        holder = []
+
+        def callback(data, info):      # two arguments: rclpy passes the message info too
+            if self._accept(topic, holder[0], data):
+                self._on_message(topic, data, info)
+        holder.append(self._node.create_subscription(
+            message_class(type_name), topic, callback, qos, raw=True))
+        return holder[0]
+
     def _subscribe(self, topic, type_name, infos):
         reliable, latched = publisher_qos(infos)
         qos = QoSProfile(depth=1 if latched else 100,
@@ -129,10 +186,7 @@ class RecordedTopics:
                          durability=DurabilityPolicy.TRANSIENT_LOCAL if latched
                          else DurabilityPolicy.VOLATILE)
 
-        def callback(data, info):      # two arguments: rclpy passes the message info too
-            self._on_message(topic, data, info)
-        subscription = self._node.create_subscription(
-            message_class(type_name), topic, callback, qos, raw=True)
+        subscription = self._create(topic, type_name, qos)
         self.entries[topic] = Entry(type_name, _offered(reliable, latched), latched,
                                     subscription, provisional=not infos)
         note = '' if infos else ' (no publisher yet: best effort until one appears)'
@@ -140,14 +194,31 @@ class RecordedTopics:
 
     def _settle(self, topic, entry, infos):
         reliable, latched = publisher_qos(infos)
+        if entry.reliable is not None:
+            if entry.reliable_since is not None and \
+                    time.monotonic() - entry.reliable_since > PROVISIONAL_GRACE_S:
+                self._finish_handover(entry)
+            return
         if not latched:
-            entry.provisional, entry.last = False, None
             entry.offered = _offered(reliable, latched)
+            if not reliable:
+                entry.provisional, entry.last = False, None
+                return
+            entry.recent = collections.OrderedDict()
+            entry.reliable = self._create(topic, entry.type_name, QoSProfile(
+                depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.VOLATILE))
+            self._node.get_logger().info(f'recording {topic} reliably: its publishers are '
+                                         'reliable')
             return
         self._node.destroy_subscription(entry.subscription)
         self._subscribe(topic, entry.type_name, infos)
         if entry.last is not None:
             self._on_replaced(topic, entry.type_name, entry.last)
+
+
+def _digest(data):
+    return hashlib.blake2b(bytes(data), digest_size=16).digest()
 
 
 def _offered(reliable, latched):
