@@ -62,6 +62,7 @@ class GraphOptions:
     log_level: str = 'info'
     stop_on_failure: bool = True
     role: str = 'all'
+    dds_profile: str = 'auto'  # see dds_environment
 
 
 # The package `python -m` runs for each executable: its __main__ is what setup.py's
@@ -123,6 +124,54 @@ def graph_nodes(options):
     nodes.append(NodeSpec(EXECUTOR_NODE, EXECUTOR_NODE, {}))
     nodes.append(NodeSpec(POLICY_NODE, POLICY_NODE, policy))
     return [spec for spec in nodes if _on_role(spec, options.role)]
+
+
+# Fast DDS (rmw_fastrtps_cpp) reads its XML profiles from the file these name (2.x / 3.x).
+DDS_PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+LOSSY_LINK_PROFILE = 'fastdds_lossy_link.xml'
+
+
+def dds_environment(options, environ):
+    """
+    Return the environment variables the nodes of this host get for DDS ({} for none).
+
+    ``options.dds_profile``: ``auto`` gives a host of a split graph (role robot or gpu) the
+    packaged config/fastdds_lossy_link.xml (a 50 ms reliable-writer heartbeat: a lost action
+    chunk is resent within ~50 ms instead of ~3 s; README, "Robot + GPU host"), unless
+    ``environ`` already names a profile file, which then stays as it is; one host (role all)
+    gets nothing. ``none``: nothing. Anything else is a profile file, which must exist.
+    """
+    choice = options.dds_profile.strip()
+    if choice == 'none':
+        return {}
+    if choice == 'auto':
+        if options.role == 'all' or any(environ.get(v) for v in DDS_PROFILE_VARS):
+            return {}
+        path = packaged_config_file(LOSSY_LINK_PROFILE)
+    else:
+        path = os.path.abspath(os.path.expanduser(choice))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'dds_profile {choice!r} does not exist (auto, none or '
+                                    'a Fast DDS XML profile file)')
+    return {var: path for var in DDS_PROFILE_VARS}
+
+
+def packaged_config_file(name):
+    """Return the path of a file of the package's config/ (installed share, else the source)."""
+    places = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        places.append(os.path.join(get_package_share_directory('pi0fast_ros'), 'config'))
+    except (ImportError, LookupError, ValueError):
+        pass
+    places.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               'config'))
+    for place in places:
+        path = os.path.join(place, name)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f'{name} is not installed in {" or ".join(places)} (colcon build; '
+                            'or set dds_profile to none or a file)')
 
 
 def _on_role(spec, role):

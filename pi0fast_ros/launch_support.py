@@ -33,8 +33,8 @@ from launch.event_handlers import OnProcessExit, OnProcessIO, OnShutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from .graph import (EMBODIMENTS, ExitReason, failed_by_itself, graph_nodes, GraphOptions,
-                    normalize_namespace, parse_bool, write_overrides)
+from .graph import (dds_environment, EMBODIMENTS, ExitReason, failed_by_itself, graph_nodes,
+                    GraphOptions, normalize_namespace, parse_bool, write_overrides)
 
 PACKAGE = 'pi0fast_ros'
 
@@ -64,6 +64,9 @@ ARGUMENTS = (
      'crashed). false: leave the other nodes running.'),
     ('role', 'all', 'Which side of the graph this host starts: all, robot (fake_robot, '
      'rollout_recorder, executor_node) or gpu (policy_node); see the README.'),
+    ('dds_profile', 'auto', 'Fast DDS profile file for the nodes: auto = config/'
+     'fastdds_lossy_link.xml (lost chunks resent within ~50 ms) for role robot or gpu unless '
+     'FASTRTPS_DEFAULT_PROFILES_FILE is already set, nothing for role all; none; or a file.'),
 )
 
 
@@ -93,7 +96,8 @@ def options_from_context(context):
         fake_hardware=parse_bool(value['fake_hardware']), record=parse_bool(value['record']),
         record_dir=value['record_dir'], teleop_topic=value['teleop_topic'],
         namespace=value['namespace'], log_level=value['log_level'],
-        stop_on_failure=parse_bool(value['stop_on_failure']), role=value['role'])
+        stop_on_failure=parse_bool(value['stop_on_failure']), role=value['role'],
+        dds_profile=value['dds_profile'])
 
 
 def _nodes(context, *args, **kwargs):
@@ -102,6 +106,7 @@ def _nodes(context, *args, **kwargs):
     # Per-run overrides go in a params file after the config file (see graph.overrides_yaml
     # for why not a dict, which launch_ros would key '/**' without a namespace); the folder
     # goes when the launch shuts down.
+    env = {'PYTHONUNBUFFERED': '1', **dds_environment(options, os.environ)}
     params_dir = tempfile.mkdtemp(prefix='pi0fast_launch_')
     actions = [RegisterEventHandler(OnShutdown(
         on_shutdown=lambda event, context: shutil.rmtree(params_dir, ignore_errors=True)))]
@@ -112,7 +117,7 @@ def _nodes(context, *args, **kwargs):
             namespace=namespace or None, output='screen', emulate_tty=True,
             parameters=[options.config_file] + ([overrides] if overrides else []),
             ros_arguments=['--log-level', options.log_level],
-            additional_env={'PYTHONUNBUFFERED': '1'})
+            additional_env=env)
         actions.append(node)
         if options.stop_on_failure:
             actions += stop_on_failure(node, ExitReason(spec.name))

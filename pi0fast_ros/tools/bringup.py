@@ -17,7 +17,7 @@ pi0fast-bringup: start the launch file's graph where `ros2 launch` is not availa
 
     pi0fast-bringup --config config/so100.yaml --fake-hardware --checkpoint CKPT \
         [--record DIR] [--duration 60] [--instruction 'pick up the cube'] [--namespace NS]
-        [--role all|robot|gpu]
+        [--role all|robot|gpu] [--dds-profile auto|none|FILE]
 
 The nodes and their parameters come from pi0fast_ros/graph.py and the config file, exactly as
 launch/<embodiment>.launch.py starts them; each node runs as `python -m pi0fast_ros.nodes.<x>
@@ -39,8 +39,9 @@ import tempfile
 import threading
 import time
 
-from ..graph import (EMBODIMENTS, ExitReason, failed_by_itself, graph_nodes, GraphOptions,
-                     ROLES, ros_args, write_overrides)
+from ..graph import (dds_environment, DDS_PROFILE_VARS, EMBODIMENTS, ExitReason,
+                     failed_by_itself, graph_nodes, GraphOptions, ROLES, ros_args,
+                     write_overrides)
 
 CLEAN_EXIT = (0, -signal.SIGINT, 130)
 
@@ -73,7 +74,7 @@ class Child:
         self.exit_reason = ExitReason(spec.name)
         overrides = write_overrides(spec, params_dir)
         self.cmd = [sys.executable, '-u', '-m', spec.module] + ros_args(spec, options, overrides)
-        env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+        env = {**os.environ, 'PYTHONUNBUFFERED': '1', **dds_environment(options, os.environ)}
         # Own process group: a terminal's Ctrl-C reaches only us, and we forward exactly one
         # SIGINT (a node that sees two may skip its clean shutdown).
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -133,6 +134,10 @@ def _parse(argv):
     ap.add_argument('--log-level', default='info')
     ap.add_argument('--role', default='all', choices=ROLES,
                     help='start only the robot side or only the gpu side (policy_node)')
+    ap.add_argument('--dds-profile', default='auto',
+                    help='Fast DDS profile file for the nodes: auto (default) = '
+                    'config/fastdds_lossy_link.xml for --role robot or gpu unless '
+                    'FASTRTPS_DEFAULT_PROFILES_FILE is set, nothing for all; none; or a file')
     ap.add_argument('--duration', type=float, default=0.0,
                     help='stop after this many seconds (0 = until Ctrl-C)')
     ap.add_argument('--keep-going', action='store_true',
@@ -160,7 +165,7 @@ def _options(args):
         instruction=args.instruction, fake_hardware=args.fake_hardware,
         record=args.record is not None, record_dir=args.record or '',
         teleop_topic=args.teleop_topic, namespace=args.namespace, log_level=args.log_level,
-        stop_on_failure=not args.keep_going, role=args.role)
+        stop_on_failure=not args.keep_going, role=args.role, dds_profile=args.dds_profile)
 
 
 def _wait(children, options, args, stop_event):
@@ -190,6 +195,9 @@ def run(args):
     """Start the graph, wait for a stop reason, stop it; return the exit status."""
     options = _options(args)
     specs = graph_nodes(options)
+    profile = dds_environment(options, os.environ).get(DDS_PROFILE_VARS[0])
+    if profile:
+        print(f'[bringup] DDS profile for the nodes: {profile}', flush=True)
     if args.log_dir:
         os.makedirs(args.log_dir, exist_ok=True)
     stop_event = threading.Event()

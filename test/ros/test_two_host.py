@@ -55,6 +55,34 @@ def test_unknown_role_is_refused():
         _names('laptop')
 
 
+def test_dds_profile_auto_gives_split_hosts_the_lossy_link_profile(tmp_path):
+    def env(role, profile='auto', environ=None):
+        options = graph.GraphOptions(str(CONFIG), role=role, dds_profile=profile)
+        return graph.dds_environment(options, environ or {})
+
+    for role in ('robot', 'gpu'):
+        values = env(role)
+        assert set(values) == set(graph.DDS_PROFILE_VARS)
+        path = values[PROFILE_VAR]
+        assert path.endswith('config/fastdds_lossy_link.xml') and os.path.isfile(path), path
+    assert env('all') == {}                        # one host: no lossy link
+    assert env('gpu', 'none') == {}
+    # a profile the user set in the environment stays theirs
+    assert env('robot', environ={'FASTRTPS_DEFAULT_PROFILES_FILE': '/etc/mine.xml'}) == {}
+    mine = tmp_path / 'mine.xml'
+    mine.write_text('<profiles/>')
+    assert env('all', str(mine))[PROFILE_VAR] == str(mine)
+    with pytest.raises(FileNotFoundError, match="dds_profile 'nosuch.xml' does not exist"):
+        env('robot', 'nosuch.xml')
+
+
+def test_bringup_refuses_a_missing_dds_profile(capsys):
+    from pi0fast_ros.tools import bringup
+    assert bringup.main(['--config', str(CONFIG), '--role', 'gpu', '--dds-profile',
+                         '/nonexistent/profile.xml']) == 2
+    assert "dds_profile '/nonexistent/profile.xml' does not exist" in capsys.readouterr().err
+
+
 def test_bringup_refuses_an_unknown_role(capsys):
     from pi0fast_ros.tools import bringup
     with pytest.raises(SystemExit):
@@ -107,11 +135,24 @@ def start_skewed_policy(bed, options, log_path, skew):
     (spec,) = graph.graph_nodes(options)
     overrides = graph.write_overrides(spec, str(log_path.parent))
     log = open(log_path, 'wb')
+    env = {**bed.env('gpu'), **graph.dds_environment(options, bed.env('gpu'))}
     proc = bed.popen('gpu', [sys.executable, '-u', '-m', spec.module,
                              *graph.ros_args(spec, options, overrides)],
-                     env=skewed(bed.env('gpu'), skew), stdout=log, stderr=log,
+                     env=skewed(env, skew), stdout=log, stderr=log,
                      start_new_session=True)
     return proc, log
+
+
+PROFILE_VAR = graph.DDS_PROFILE_VARS[0]
+
+
+def node_environment(log_path, name):
+    """Return the environment of the node bringup started as `name` (pid from its log)."""
+    found = re.search(rf'started {name} \(pid (\d+)\)', log_path.read_text(errors='replace'))
+    assert found, log_path.read_text(errors='replace')[-2000:]
+    raw = pathlib.Path(f'/proc/{found.group(1)}/environ').read_bytes()
+    return dict(item.split('=', 1) for item in raw.decode(errors='replace').split('\0')
+                if '=' in item)
 
 
 def stop_side(proc, log, timeout=90.0):
@@ -180,6 +221,10 @@ def test_split_graph_across_two_namespaces_over_jpeg(tmp_path, skew, loss):
             assert wait_for(lambda: 'action envelope:' in logs['robot'].read_text(
                 errors='replace'), 300, 0.5), logs['robot'].read_text()[-4000:]
             before = bed.link_bytes()
+            # Each side's nodes run with the lossy-link Fast DDS profile (dds_profile auto)
+            profiles = {side: node_environment(logs[side], name).get(PROFILE_VAR, '')
+                        for side, name in (('robot', 'executor_node'), ('gpu', 'policy_node'))
+                        if not (skew and side == 'gpu')}
             wait_for(lambda: False, 25, 1.0)          # let the arm run on the policy's chunks
             after, dropped = bed.link_bytes(), bed.dropped()
             bed.stop_delay_line()
@@ -202,6 +247,8 @@ def test_split_graph_across_two_namespaces_over_jpeg(tmp_path, skew, loss):
         line = bed.delay_stats
         assert all(n > 0 for n in line['frames'].values()), line
         assert line['held_ms']['p50'] >= 4.0 and line['drawn_ms']['p50'] >= 4.0, line
+    assert all(p.endswith('config/fastdds_lossy_link.xml') for p in profiles.values()), \
+        profiles
     # Cameras went robot -> gpu (JPEG), chunks gpu -> robot: bytes moved both ways.
     assert after['robot_tx'] > before['robot_tx'] and after['gpu_tx'] > before['gpu_tx']
     # Chunks arrived in the robot namespace and the commands follow them (provenance traced
