@@ -21,16 +21,18 @@ configuration (cameras raw Image or JPEG CompressedImage; link rate limited by t
 it prints the bytes per second on the veth (each direction), the chunk delay p50/p99 (arrival
 at the robot minus the chunk's observation stamp, both robot clock: inference + transport),
 the fraction of control ticks held and the largest seam step over the chunks' own largest step
-(read back from the recorded rollout bag). "local" is the same graph in one namespace (no
-link). netem delay/loss is used when the kernel has it (--netem), else reported as absent;
-'+<p>%loss' after a configuration loses p % of the packets each way with nftables instead
-(netns.TwoHosts.try_loss), and '+<d>ms<j>ms' sends every frame through a delay line of d +/- j
-ms (test/support/delay_line.py, in a third namespace between the hosts); the table gives the
-hold times the line achieved. Both work where netem does not, e.g. 'jpeg+5ms2ms+1%loss'.
+(read back from the recorded rollout bag), also with late ticks' steps scaled to one period
+(testing/seams.py: the executor samples the chunks when a tick really runs). "local" is the
+same graph in one namespace (no link). netem delay/loss is used when the kernel has it
+(--netem), else reported as absent; '+<p>%loss' after a configuration loses p % of the packets
+each way with nftables instead (netns.TwoHosts.try_loss), and '+<d>ms<j>ms' sends every frame
+through a delay line of d +/- j ms (test/support/delay_line.py, in a third namespace between
+the hosts); the table gives the hold times the line achieved. Both work where netem does not,
+e.g. 'jpeg+5ms2ms+1%loss'.
 
     sudo python benchmarks/bench_two_host.py [--duration 45] [--configs local,jpeg,raw,jpeg@20mbit]
         [--checkpoint demo/so100_synthetic|scripted] [--config config/so100.yaml|aloha.yaml]
-        [--netem 'delay 5ms 2ms loss 1%']
+        [--netem 'delay 5ms 2ms loss 1%'] [--keep]
 """
 
 import argparse
@@ -139,7 +141,8 @@ def run_config(name, args, work):
             if gpu:
                 stop(gpu)
             stop(robot)
-    figures = rollout_figures(rollouts, (wall0, wall1), blended_joints(config))
+    figures = rollout_figures(rollouts, (wall0, wall1), blended_joints(config),
+                              control_period_ns(config))
     figures.update({k: (after[k] - before[k]) / (t1 - t0) for k in after})
     link = [bed.qdisc] if (rate or netem) else []
     if delay is not None:
@@ -155,6 +158,12 @@ def run_config(name, args, work):
     return figures
 
 
+def control_period_ns(config):
+    """Return the executor's control period in ns, from the config file."""
+    doc = yaml.safe_load(pathlib.Path(config).read_text())
+    return 1e9 / float(doc['/**/executor_node']['ros__parameters']['control_rate_hz'])
+
+
 def blended_joints(config):
     """Bool mask over the action joints: True where the executor blends (not hard-switched)."""
     doc = yaml.safe_load(pathlib.Path(config).read_text())
@@ -163,7 +172,7 @@ def blended_joints(config):
     return np.array([n not in hard for n in names])
 
 
-def rollout_figures(rollouts, window_ns, blended):
+def rollout_figures(rollouts, window_ns, blended, period_ns):
     """
     Chunk delay, held fraction and seams of the one bag under rollouts, inside window_ns.
 
@@ -183,24 +192,31 @@ def rollout_figures(rollouts, window_ns, blended):
     if not chunks:       # the policy published nothing usable in the window: all held
         return {'chunks': 0, 'delay_p50_ms': float('nan'), 'delay_p99_ms': float('nan'),
                 'held': held, 'seam_step': float('nan'), 'hard_step': float('nan'),
-                'seam_ratio': float('nan'), 'seams': 0}
+                'seam_ratio': float('nan'), 'seam_ratio_on_time': float('nan'), 'seams': 0}
     # the chunks' own largest per-tick step (chunk points are at the control rate here)
     own = np.max([np.abs(np.diff(c.positions, axis=0)).max(axis=0) for c in chunks], axis=0)
     blending = states[sent] == 'blending'
     runs = np.diff(np.flatnonzero(np.diff(np.r_[0, blending.astype(int), 0])))[::2]
-    report = seam_report(ticks.command[sent], ticks.active_ns[sent],
-                         max(1, int(runs.max()) if len(runs) else 1), own)
+    window = max(1, int(runs.max()) if len(runs) else 1)
+    report = seam_report(ticks.command[sent], ticks.active_ns[sent], window, own)
+    # the same with a late tick's step scaled to one period (it samples the chunks later)
+    on_time = seam_report(ticks.command[sent], ticks.active_ns[sent], window, own,
+                          tick_times_ns=ticks.t_ns[sent], period_ns=period_ns)
     jumps = report.seam_jumps
     nan = float('nan')
     worst = float(jumps[:, blended].max()) if jumps.size and blended.any() else nan
     hard = float(jumps[:, ~blended].max()) if jumps.size and (~blended).any() else nan
     moving = (own > 0) & blended   # a joint the chunks never move has no step to compare with
-    ratio = float((jumps[:, moving] / own[moving]).max()) if jumps.size and moving.any() \
-        else nan
+
+    def ratio(r):
+        return float((r.seam_jumps[:, moving] / own[moving]).max()) \
+            if r.seam_jumps.size and moving.any() else nan
+
     return {'chunks': len(delays), 'delay_p50_ms': 1e3 * np.percentile(delays, 50),
             'delay_p99_ms': 1e3 * np.percentile(delays, 99),
             'held': held, 'seam_step': worst, 'hard_step': hard,
-            'seam_ratio': ratio, 'seams': len(report.seam_ticks)}
+            'seam_ratio': ratio(report), 'seam_ratio_on_time': ratio(on_time),
+            'seams': len(report.seam_ticks)}
 
 
 def main(argv=None):
@@ -222,8 +238,9 @@ def main(argv=None):
         sys.exit(f'bench_two_host: {reason}')
     print('| config | link | robot->gpu MB/s | gpu->robot kB/s | chunks | delay p50 ms | '
           'delay p99 ms | ticks held | largest seam step, blended joints (x chunk step) | '
-          'largest seam step, hard-switched joints |')
-    print('|---|---|---|---|---|---|---|---|---|---|')
+          'the same, late ticks scaled to one period | largest seam step, hard-switched '
+          'joints |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
     for name in args.configs.split(','):
         work = pathlib.Path(tempfile.mkdtemp(prefix='bench_two_host_'))
         try:
@@ -238,7 +255,8 @@ def main(argv=None):
         print(f"| {name} | {f['link']} | {f['robot_tx'] / 1e6:.2f} | {f['gpu_tx'] / 1e3:.1f} | "
               f"{f['chunks']} | {f['delay_p50_ms']:.0f} | {f['delay_p99_ms']:.0f} | "
               f"{100 * f['held']:.1f} % | {f['seam_step']:.2f} ({f['seam_ratio']:.2f}x, "
-              f"{f['seams']} seams) | {f['hard_step']:.2f} |", flush=True)
+              f"{f['seams']} seams) | {f['seam_ratio_on_time']:.2f}x | {f['hard_step']:.2f} |",
+              flush=True)
 
 
 if __name__ == '__main__':

@@ -85,12 +85,18 @@ def _ratios(jumps, reference, eps):
     return np.where(still_jumps, np.inf, ratio.max(axis=1))
 
 
-def seam_report(commands, active_stamps, window, reference_step=None, eps=1e-12):
+def seam_report(commands, active_stamps, window, reference_step=None, eps=1e-12,
+                tick_times_ns=None, period_ns=None):
     """
     Measure seams in ``commands`` [T, D] given each tick's active chunk stamp [T].
 
     ``window``: ticks after a switch that still count as its seam (the executor's
     blend_steps). Ticks with stamp 0 (nothing sent) must be removed by the caller.
+
+    With ``tick_times_ns`` [T] (when each tick ran) and the control period ``period_ns``,
+    a late tick's step is scaled to one period (divided by its interval / period): the
+    executor samples the chunks at the time a tick really runs, so a tick 20 ms late on a
+    33 ms period moves 1.6 times as far at the same speed. Early ticks are not scaled up.
     """
     commands = np.asarray(commands, dtype=np.float64)
     stamps = np.asarray(active_stamps)
@@ -98,6 +104,12 @@ def seam_report(commands, active_stamps, window, reference_step=None, eps=1e-12)
         raise ValueError(f'commands [T, D] and stamps [T] expected, got {commands.shape} and '
                          f'{stamps.shape}')
     steps = np.abs(np.diff(commands, axis=0))  # steps[k]: tick k -> k + 1
+    if tick_times_ns is not None:
+        times = np.asarray(tick_times_ns, dtype=np.float64)
+        if times.shape != stamps.shape or not period_ns or period_ns <= 0:
+            raise ValueError('tick_times_ns [T] needs the same length as the commands and a '
+                             'positive period_ns')
+        steps = steps / np.maximum(1.0, np.diff(times) / float(period_ns))[:, None]
     seam_ticks = np.nonzero(stamps[1:] != stamps[:-1])[0] + 1
     in_seam = np.zeros(len(steps), bool)
     jumps = []
