@@ -20,7 +20,8 @@ executor_node, policy_node with the demo checkpoint demo/so100_synthetic, config
 After --settle-s (start-up and the first allocations), each node's RSS (/proc/<pid>/status
 VmRSS) is sampled every --interval-s; the slope of a least-squares line through the samples
 is printed per node in MB/min and as % of the settled RSS per 30 min, with PASS / FAIL
-against the target. A figure, not a test: it depends on the machine and on how long it runs.
+against the target, and the slope of each half of the run (growth that levels off slows).
+A figure, not a test: it depends on the machine and on how long it runs.
 
     python benchmarks/bench_soak.py [--minutes 30] [--trace policy_node]
 
@@ -30,10 +31,12 @@ what to look at when a node's RSS grows.
 
 Measured 2026-12 on the 2-core machine, 10 min after 60 s of settling: policy_node +0.006
 MB/min (0.04 % per 30 min: PASS), executor_node +0.02, fake_robot 0.00, rollout_recorder +0.18
-MB/min (6.2 %: FAIL, see below). Before the fix policy_node grew +1.0 to +2.0 MB/min (7.5 to
-11.7 % per 30 min): `tokenizers`' BPE word cache kept every prompt (each holds a new state;
-core/policy/text_tokenizer.py, benchmarks/bench_text_tokenizer.py). tracemalloc does not see
-native growth like that one; jemalloc's heap profiles did (LD_PRELOAD=libjemalloc.so.2
+MB/min (6.2 %: FAIL, see below); over 25 min: policy_node +0.001, rollout_recorder +0.13 (4.4
+%: FAIL; about +0.17 in the first 15 min, +0.09 in the last 10). Before the fix policy_node
+grew +1.0 to +2.0 MB/min (7.5 to 11.7 % per 30 min): `tokenizers`' BPE word cache kept every
+prompt (each holds a new state; core/policy/text_tokenizer.py,
+benchmarks/bench_text_tokenizer.py). tracemalloc does not see native growth like that one;
+jemalloc's heap profiles did (LD_PRELOAD=libjemalloc.so.2
 MALLOC_CONF=prof:true,lg_prof_interval:33, then jeprof --base=<early> <late>). The recorder's
 Python objects do not grow (tracemalloc), and under jemalloc its live heap stayed flat over 4
 minutes of profiles while RSS rose ~0.25 MB/min: freed pages the allocator keeps, as far as
@@ -129,16 +132,20 @@ def soak(args):
 def report(samples, args):
     print(f'[soak] {args.minutes:g} min after {args.settle_s:g} s of settling, a sample every '
           f'{args.interval_s:g} s; target < {TARGET_PCT_PER_30_MIN:g} % per 30 min')
-    print(f'{"node":18s} {"first MB":>9s} {"last MB":>9s} {"MB/min":>8s} {"%/30min":>8s}')
+    print(f'{"node":18s} {"first MB":>9s} {"last MB":>9s} {"MB/min":>8s} {"%/30min":>8s} '
+          f'{"MB/min, 1st half":>17s} {"2nd half":>9s}')
     for name, points in samples.items():
-        if len(points) < 2:
+        if len(points) < 4:
             print(f'{name:18s} too few samples')
             continue
         slope = slope_per_min(points)
         pct = slope * 30.0 / points[0][1] * 100.0
         verdict = 'PASS' if pct < TARGET_PCT_PER_30_MIN else 'FAIL'
+        # growth that levels off has a smaller slope in the second half than in the first
+        half = len(points) // 2
+        first, second = slope_per_min(points[:half]), slope_per_min(points[half:])
         print(f'{name:18s} {points[0][1]:9.1f} {points[-1][1]:9.1f} {slope:8.3f} {pct:8.2f} '
-              f'{verdict}')
+              f'{first:17.3f} {second:9.3f} {verdict}')
 
 
 def trace_child(module, path, settle_s, interval_s, argv):

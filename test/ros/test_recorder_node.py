@@ -249,3 +249,32 @@ def test_a_reliable_publisher_is_recorded_reliably_each_message_once(spawn, prob
     assert len(stamps) > 100 and stamps[-1] == sent[-1], (len(stamps), stamps[-5:], sent[-1])
     assert sorted(stamps) == list(range(stamps[0], sent[-1] + 1)), \
         sorted(set(range(stamps[0], sent[-1] + 1)) ^ set(stamps))[:20]
+
+
+def test_a_publisher_gone_at_once_leaves_the_recorder_one_subscription(spawn, probe, tmp_path):
+    # `ros2 topic pub --once -w 2 /policy_node/instruction ...` counts subscriptions: the
+    # recorder must be one of them, also after a publisher that came and went at once started
+    # its handover from best effort to reliable.
+    from rclpy.qos import ReliabilityPolicy
+    node = start_recorder(spawn, tmp_path, autostart=True, discovery_period_s=0.5,
+                          topics=['policy_node/instruction'])
+    assert node.wait_for_output('recording /policy_node/instruction', 30), node.output()
+
+    def recorder_subscriptions():
+        return [i.qos_profile.reliability for i in
+                probe.node.get_subscriptions_info_by_topic('/policy_node/instruction')
+                if i.node_name == 'rollout_recorder']
+    assert wait_for(lambda: len(recorder_subscriptions()) == 1, 20)
+    pub = probe.publisher(String, 'policy_node/instruction')
+    assert wait_for(lambda: pub.get_subscription_count() > 0, 20)
+    pub.publish(String(data='reach left'))
+    assert node.wait_for_output('recording /policy_node/instruction reliably', 30), node.output()
+    probe.node.destroy_publisher(pub)
+    assert wait_for(lambda: recorder_subscriptions() == [ReliabilityPolicy.RELIABLE], 20), \
+        recorder_subscriptions()
+    time.sleep(1.0)            # a moment more: still one
+    assert recorder_subscriptions() == [ReliabilityPolicy.RELIABLE]
+    assert trigger(probe, 'rollout_recorder/stop', 'not recording').success
+    (bag,) = (tmp_path / 'rollouts').iterdir()
+    texts = [m.data for topic, _, m in read_bag(bag) if topic == '/policy_node/instruction']
+    assert texts == ['reach left'], texts

@@ -27,7 +27,7 @@ provisional one could have missed (a message already recorded is not recorded tw
 `on_replaced`). When they turn out to be reliable, a reliable subscription is added beside the
 provisional one (a best-effort subscription loses what a lossy link loses, e.g. 1 % of the
 action chunks between two hosts, while the executor's reliable one gets them all): the
-provisional one is dropped a moment after the reliable one delivered its first message, and
+provisional one is dropped a moment later (PROVISIONAL_GRACE_S), and
 a message both delivered is recorded once (identical bytes: HANDOVER_S; two messages with the
 very same content within those seconds count as one). For best-effort publishers only the QoS
 stored in the bag is updated.
@@ -46,10 +46,11 @@ from ...recording.bag_writer import make_qos, TYPESTORE
 
 DIAGNOSTICS = 'diagnostic_msgs/msg/DiagnosticArray'
 # A handover from a provisional to a reliable subscription: both record until the provisional
-# one is dropped, PROVISIONAL_GRACE_S after the reliable one's first message (what one of them
-# delivers late is still recorded); a message both deliver is recorded once (the same bytes
-# within HANDOVER_S; the last HANDOVER_REMEMBERED messages are remembered).
-PROVISIONAL_GRACE_S = 1.0
+# one is dropped, at the first discovery tick PROVISIONAL_GRACE_S after the reliable one's
+# first message, or after it was created if no message came (what one of them delivers late is
+# still recorded); a message both deliver is recorded once (the same bytes within HANDOVER_S;
+# the last HANDOVER_REMEMBERED messages are remembered).
+PROVISIONAL_GRACE_S = 2.0
 HANDOVER_S = 5.0
 HANDOVER_REMEMBERED = 1024
 # The graph's topics by name (docs/architecture.md). One of these is subscribed before it is on
@@ -78,6 +79,7 @@ class Entry:
     provisional: bool          # subscribed before any publisher was known
     last: object = None        # last raw message while provisional
     reliable: object = None    # the reliable subscription taking over from a provisional one
+    reliable_at: float = None      # monotonic time it was created
     reliable_since: float = None   # monotonic time of its first message
     recent: collections.OrderedDict = None   # digests of what the provisional one recorded
 
@@ -114,6 +116,14 @@ class RecordedTopics:
             entry = self.entries.get(topic)
             if entry is not None and not entry.provisional:
                 continue
+            if entry is not None and entry.reliable is not None:
+                # a handover under way ends on time, whether or not its publishers are still
+                # there (`ros2 topic pub --once` is gone at once): one subscription is left, so
+                # a publisher waiting for N subscribers (-w N) counts the recorder once
+                if time.monotonic() - (entry.reliable_since or entry.reliable_at) > \
+                        PROVISIONAL_GRACE_S:
+                    self._finish_handover(entry)
+                continue
             publishers = self._node.get_publishers_info_by_topic(topic)
             published = [i.topic_type for i in publishers if i.topic_type in TYPESTORE.fielddefs]
             if entry is not None and published and entry.type_name not in published:
@@ -149,7 +159,7 @@ class RecordedTopics:
         now = time.monotonic()
         if subscription is entry.reliable and entry.reliable_since is None:
             entry.reliable_since = now
-        if entry.reliable_since is not None and now - entry.reliable_since > HANDOVER_S:
+        if now - (entry.reliable_since or entry.reliable_at) > HANDOVER_S:
             return subscription is entry.reliable
         # Both record until the provisional one is dropped; a message is recorded once.
         digest = _digest(data)
@@ -166,7 +176,7 @@ class RecordedTopics:
         self._node.destroy_subscription(entry.subscription)
         entry.subscription, entry.reliable = entry.reliable, None
         entry.provisional, entry.last = False, None
-        entry.recent, entry.reliable_since = None, None
+        entry.recent, entry.reliable_at, entry.reliable_since = None, None, None
 
     def _create(self, topic, type_name, qos):
         holder = []
@@ -194,17 +204,12 @@ class RecordedTopics:
 
     def _settle(self, topic, entry, infos):
         reliable, latched = publisher_qos(infos)
-        if entry.reliable is not None:
-            if entry.reliable_since is not None and \
-                    time.monotonic() - entry.reliable_since > PROVISIONAL_GRACE_S:
-                self._finish_handover(entry)
-            return
         if not latched:
             entry.offered = _offered(reliable, latched)
             if not reliable:
                 entry.provisional, entry.last = False, None
                 return
-            entry.recent = collections.OrderedDict()
+            entry.recent, entry.reliable_at = collections.OrderedDict(), time.monotonic()
             entry.reliable = self._create(topic, entry.type_name, QoSProfile(
                 depth=100, reliability=ReliabilityPolicy.RELIABLE,
                 durability=DurabilityPolicy.VOLATILE))
