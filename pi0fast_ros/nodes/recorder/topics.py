@@ -129,8 +129,6 @@ class RecordedTopics:
             if entry is not None and published and entry.type_name not in published:
                 # Assumed from its name, published with another type: subscribe to that one.
                 self._node.destroy_subscription(entry.subscription)
-                if entry.reliable is not None:
-                    self._node.destroy_subscription(entry.reliable)
                 del self.entries[topic]
                 entry = None
             if entry is None:
