@@ -30,8 +30,9 @@ The executor's bounds, for tests on recorded runs:
 - hard: with ``max_velocity`` set, every step (seams included) is at most
   ``step_limit(max_velocity, control_rate_hz)`` per joint: ``report.max_step <= limit``;
 - blending: with ``blend_step_budget`` b > 0, a seam's steps stay within b x the chunks'
-  largest step (``report.max_ratio <= b``), except the ticks a blend is forced forward to end
-  within ``blend_max_steps`` (benchmarks/seam_eval.py measures how often that matters).
+  largest step (``report.max_ratio <= b``), except the ticks a joint is forced forward to end
+  within ``blend_max_steps`` (benchmarks/seam_eval.py and seam_replay.py measure how often
+  that matters).
 """
 
 import dataclasses

@@ -22,7 +22,7 @@ an offline formula.
 import math
 
 import numpy as np
-from pi0fast_ros.core.control.blend_rule import blend_weights, BlendRule
+from pi0fast_ros.core.control.blend_rule import blend_weights, BlendRule, FLOOR_GRACE
 from pi0fast_ros.core.control.blending import ChunkScheduler, MAX_NESTING
 from pi0fast_ros.core.control.chunks import ChunkError, NS, uniform_chunk
 import pytest
@@ -226,9 +226,9 @@ def test_rebase_blends_from_the_held_value():
 
 def test_step_budget_keeps_seams_within_the_chunks_own_steps():
     # two sinusoidal chunks offset by (0.5, -0.4): an unbudgeted 5-tick blend steps far beyond
-    # what the chunks do; with a budget of 1.0 a tick exceeds the chunks' largest step only
-    # by the forced minimum progress (0.05 / 6 of the offset), and the blend still ends on the
-    # new chunk
+    # what the chunks do; with a budget of 1.0 a tick could exceed the chunks' largest step
+    # only by the forced progress of the floor (at most 0.05 / 0.75 / 6 of the offset), and
+    # the blend still ends on the new chunk
     t = np.arange(200) / ACTION_HZ
     old = np.stack([np.sin(2 * np.pi * 0.5 * t), np.cos(2 * np.pi * 0.3 * t)], axis=1)
     new = old + np.array([0.5, -0.4])
@@ -255,6 +255,83 @@ def test_step_budget_keeps_seams_within_the_chunks_own_steps():
     np.testing.assert_allclose(results[1.0][-1].target, new[189], atol=1e-12)
     weights = [x.blend_weight for x in results[1.0][20:last_blend + 1]]
     assert all(a >= b for a, b in zip(weights, weights[1:]))  # the fade never goes back
+
+
+def budgeted_blend(old, new, min_progress, switch=20, ticks=None):
+    """Run ``old`` [T, D] then ``new`` from tick ``switch`` (linear 5, budget 1); targets."""
+    rule = BlendRule('linear', 5, step_budget=1.0, min_progress=min_progress,
+                     tick_ns=int(NS / ACTION_HZ), interpolation='linear')
+    s = ChunkScheduler(old.shape[1], rule)
+    s.submit(uniform_chunk(T0, old, ACTION_HZ), T0)
+    out = []
+    for k in range(ticks or len(old) - 1):
+        tk = T0 + int(round(k / ACTION_HZ * NS))
+        if k == switch:
+            s.submit(uniform_chunk(tk, new[switch:], ACTION_HZ), tk)
+        sample = s.step(tk)
+        out.append((sample.target, sample.blending, sample.blend_weight))
+    return np.array([o[0] for o in out]), [o[1] for o in out], [o[2] for o in out]
+
+
+def test_a_joint_the_chunks_hold_still_does_not_hold_back_the_others():
+    # joint 0 moves (the same slow sine in both chunks, 0.3 apart): it has room to fade;
+    # joint 1 is constant in both chunks but 1.0 apart: its budget is zero, so it is forced
+    # along the floor. Each joint fades at its own pace: joint 0 is on the new chunk long
+    # before joint 1 (one weight for both made joint 0 wait the whole 120 ticks).
+    t = np.arange(200) / ACTION_HZ
+    old = np.stack([np.sin(2 * np.pi * 0.3 * t), np.zeros_like(t)], axis=1)
+    new = old + np.array([0.3, 1.0])
+    targets, blending, weights = budgeted_blend(old, new, min_progress=0.05, ticks=190)
+    on_new = np.isclose(targets[:, 0], new[:190, 0], atol=1e-9)
+    first = int(np.argmax(on_new[20:])) + 20
+    assert on_new[first:].all() and first < 20 + 40, first
+    assert blending[first] and not np.isclose(targets[first, 1], 1.0)   # joint 1: still fading
+    # joint 1 follows the floor from the first tick (no grace for a joint that never moves):
+    # after k ticks its old-side weight is 1 - k * 0.05 / 6, and so is the reported weight
+    for k in (1, 10, 40):
+        w = 1.0 - k * 0.05 / 6
+        assert targets[20 + k - 1, 1] == pytest.approx(1.0 - w, abs=1e-9)
+        assert weights[20 + k - 1] == pytest.approx(w, abs=1e-9)
+    assert np.isclose(targets[20 + 120 - 1:, 1], 1.0).all()   # ends within blend_max_steps
+
+
+def test_a_joint_at_full_speed_waits_out_the_grace_before_it_is_forced():
+    # both chunks ramp at the same constant speed (every tick at the budget), 2.0 apart: there
+    # is never room, so only the floor moves the blend. For the grace (25 % of the 60 ticks)
+    # every step stays exactly at the chunks' own step; after it the blend is forced and still
+    # ends by tick 60.
+    speed = 0.1
+    ramp = (np.arange(200) * speed)[:, None]
+    targets, _, _ = budgeted_blend(ramp, ramp + 2.0, min_progress=6 / 60, ticks=150)
+    steps = np.abs(np.diff(targets[:, 0]))
+    grace = int(FLOOR_GRACE * 60)
+    assert np.all(steps[19:19 + grace] <= speed * (1 + 1e-6))   # (ticks are whole ns)
+    assert steps[19 + grace + 1] > speed * 1.2   # then forced forward
+    np.testing.assert_allclose(targets[20 + 60 - 1:, 0], ramp[20 + 60 - 1:150, 0] + 2.0,
+                               atol=1e-9)
+
+
+def test_a_blend_out_of_a_collapsed_chain_keeps_the_old_chunks_budget():
+    # chunks ramping joint 0 arrive every other tick until the nesting collapses into a held
+    # value; then one holds joint 0 still, 2.0 ahead. The blend out of the collapsed chain may
+    # move as fast as the chain's chunks did (not 0, the new chunk's own step on joint 0): no
+    # step of the grace is forced beyond the ramp's speed.
+    speed = 0.1
+    rule = BlendRule('linear', 5, step_budget=1.0, min_progress=6 / 60,
+                     tick_ns=int(NS / ACTION_HZ), interpolation='linear')
+    s = ChunkScheduler(1, rule)
+    ramp = lambda k: (np.arange(k, k + 60) * speed)[:, None] + 0.01 * k   # noqa: E731
+    targets = []
+    switch = 2 * (MAX_NESTING + 1)   # the chunk that finds the chain MAX_NESTING deep
+    for k in range(switch + 15):
+        tk = T0 + int(round(k / ACTION_HZ * NS))
+        if k < switch and k % 2 == 0:
+            s.submit(uniform_chunk(tk, ramp(k), ACTION_HZ), tk)
+        elif k == switch:
+            s.submit(uniform_chunk(tk, np.full((60, 1), targets[-1][0] + 2.0), ACTION_HZ), tk)
+        targets.append(s.step(tk).target)
+    steps = np.abs(np.diff(np.array(targets)[:, 0]))
+    assert np.all(steps[switch - 1:] <= speed * 1.0001 + 0.01), steps[switch - 1:]
 
 
 @pytest.mark.parametrize('delay', [0.3, 0.7])

@@ -24,12 +24,25 @@ The old-side weight follows a schedule curve ``W(p)`` of the blend position ``p`
   (modeling_rtc.py:263-267): the old source fades faster at first;
 - ``hard``: no blend at all.
 
-Without a step budget ``p`` advances by one per tick. With ``step_budget`` rho > 0 it advances
-by as much as possible (at most one) while keeping every joint's command step within rho x the
-largest per-tick step of the chunks involved, so a large disagreement between chunks is spread
-over as many ticks as the chunks' own motion needs, instead of becoming a jerk. So that a blend
-always ends, ``p`` advances by at least ``min_progress`` per tick (the executor derives it from
-``blend_max_steps``); only those forced ticks can exceed the budget.
+Without a step budget ``p`` advances by one per tick. With ``step_budget`` rho > 0 each
+blended joint has its own position, which advances by as much as possible (at most one) while
+keeping that joint's command step within rho x the largest per-tick step of the chunks
+involved, so a large disagreement between chunks is spread over as many ticks as the chunks'
+own motion needs, instead of becoming a jerk. Per joint, because one joint the chunks hardly
+move (a constant shoulder pan that two chunks put in different places) must not hold back the
+fade of the others, whose motion has room for it.
+
+So that a blend always ends, each position must stay on or above a floor that reaches the end
+after ``end / min_progress`` ticks (the executor derives ``min_progress`` from
+``blend_max_steps``, so that is blend_max_steps): zero for the first ``FLOOR_GRACE`` of that
+time, then rising linearly. A joint the chunks do not move at all gets no grace: its budget
+is zero, no room will come, and it fades from the first tick. Only a joint that has fallen
+back to the floor is forced forward, by what the floor needs, and only those steps can exceed
+the budget; a joint ahead of the floor may pause while its chunks move at full speed. The
+grace matters because a new chunk often arrives while the arm moves fastest: a floor rising
+from the first tick forced many seams of a fast-moving policy over the budget, where the
+replayed bags of the README's "Robot + GPU host" section stay within it with the grace
+(``benchmarks/seam_replay.py``).
 """
 
 import math
@@ -37,6 +50,8 @@ import math
 import numpy as np
 
 SCHEDULES = ('linear', 'exponential', 'hard')
+FLOOR_GRACE = 0.25  # the share of blend_max_steps before a blend is forced forward
+STILL = 1e-9  # a per-tick budget at most this: the chunks hold the joint still
 
 
 def schedule_weight(schedule, steps, p):
@@ -97,7 +112,13 @@ class BlendRule:
         return self.steps + 1
 
     def weight(self, p):
-        return schedule_weight(self.schedule, self.steps, p)
+        """Return the old-side weight at position ``p`` (a number, or an array of them)."""
+        if np.ndim(p) == 0:
+            return schedule_weight(self.schedule, self.steps, p)
+        if not self.blends:
+            return np.zeros(np.shape(p))
+        lin = np.clip(1.0 - np.asarray(p, dtype=np.float64) / (self.steps + 1), 0.0, 1.0)
+        return lin * np.expm1(lin) / (math.e - 1.0) if self.schedule == 'exponential' else lin
 
     def max_step(self, chunk):
         """Largest per-tick step [D] of ``chunk`` (cached per chunk)."""
@@ -109,29 +130,42 @@ class BlendRule:
                 chunk, chunk_max_step(chunk, self.tick_ns, self.interpolation))
         return entry[1]
 
-    def advance(self, p, prev, old, new, budget, mask):
+    def floor(self, ticks, grace):
+        """Return the least position a blend must have reached after ``ticks`` ticks."""
+        longest = self.end / self.min_progress   # blend_max_steps, in ticks
+        wait = grace * longest
+        return min(self.end, self.end * max(0.0, ticks - wait) / (longest - wait))
+
+    def advance(self, p, prev, old, new, budget, mask, ticks):
         """
-        Return the next blend position after ``p``.
+        Return the next blend positions [D] after ``p`` [D] (one per joint).
 
         ``prev`` [D] is the previous tick's command (None: unknown), ``old`` / ``new`` [D] the
-        two sources now, ``budget`` [D] the allowed step, ``mask`` [D] the joints that blend.
+        two sources now, ``budget`` [D] the allowed step, ``mask`` [D] the joints that blend,
+        ``ticks`` how many ticks the blend has run, this one included (its progress floor).
+        Joints outside the mask (and every joint without a budget) advance by one.
         """
-        hi = min(p + 1.0, self.end)
+        p = np.asarray(p, dtype=np.float64)
+        hi = np.minimum(p + 1.0, self.end)
         if self.step_budget <= 0 or prev is None or not np.any(mask):
             return hi
-        lo = min(p + self.min_progress, self.end)
-        gap = (old - new)[mask]
-        base = (new - prev)[mask]
-        allowed = budget[mask]
+        # joints the chunks move get the grace (they may find room later); still ones do not
+        # (sampling a constant chunk leaves rounding noise, far below any real motion)
+        moving = budget > STILL
+        floor = np.where(moving, self.floor(ticks, FLOOR_GRACE), self.floor(ticks, 0.0))
+        lo = np.minimum(np.maximum(p, floor), hi)
+        gap, base = old - new, new - prev
 
-        def ok(q):
-            return bool(np.all(np.abs(base + self.weight(q) * gap) <= allowed + 1e-12))
+        def ok(q):  # per joint: this position keeps the joint's step within its budget
+            return np.abs(base + self.weight(q) * gap) <= budget + 1e-12
 
-        if ok(hi):
-            return hi
-        if not ok(lo):
-            return lo  # forced progress: this tick may exceed the budget
-        for _ in range(16):  # the feasible positions form an interval starting at lo
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if ok(mid) else (lo, mid)
-        return lo
+        fits_hi, fits_lo = ok(hi), ok(lo)
+        a, b = lo.copy(), hi.copy()
+        search = ~fits_hi & fits_lo & mask
+        for _ in range(16 if np.any(search) else 0):  # per joint, the feasible positions
+            mid = 0.5 * (a + b)                          # form an interval starting at lo
+            good = ok(mid)
+            a, b = np.where(good, mid, a), np.where(good, b, mid)
+        # forced progress (lo where even lo does not fit): those joints may exceed the budget
+        q = np.where(fits_hi, hi, np.where(fits_lo, a, lo))
+        return np.where(mask, q, hi)

@@ -57,11 +57,13 @@ class _ChunkSource:
 
 
 class _HeldSource:
-    def __init__(self, value, stamp_ns, after_hold=True):
+    def __init__(self, value, stamp_ns, after_hold=True, budget_chunk=None):
         self.value = np.array(value, dtype=np.float64)
         self.chunk = None
         self.stamp_ns = stamp_ns
         self.after_hold = after_hold  # a value really held (not a collapsed blend of chunks)
+        # a collapsed blend was moving with this chunk: the blend out of it may move as fast
+        self.budget_chunk = budget_chunk
 
     def sample(self, t_ns):
         return None
@@ -82,8 +84,10 @@ class _BlendSource:
         self.from_hold = from_hold  # blending in from a held value: hard joints blend too
         o = old.sample(t_ns)
         self._anchor = (old.hold_value(t_ns) if o is None else o, new.hold_value(t_ns))
-        self.p, self._t, self._out = 0.0, None, prev  # position, tick time, last command
-        self.w = 1.0
+        # blend position and old-side weight per joint (blend_rule.py), tick time, last command
+        self.p, self._t, self._out = np.zeros(len(self.mask)), None, prev
+        self._ticks = 0  # ticks this blend has advanced (its progress floor)
+        self.w = np.ones(len(self.mask))
         # Once a newer chunk blends in over this blend, this one keeps its weight: its output
         # stays a convex mix of chunks (moving no faster than they do) and the newer blend
         # alone fades the whole remaining offset.
@@ -94,7 +98,8 @@ class _BlendSource:
         return self.new.chunk
 
     def _budget(self):
-        steps = [self.rule.max_step(c) for c in (self.new.chunk, self.old.chunk) if c]
+        old = self.old.chunk or getattr(self.old, 'budget_chunk', None)
+        steps = [self.rule.max_step(c) for c in (self.new.chunk, old) if c]
         return self.rule.step_budget * np.max(steps, axis=0)
 
     def sample(self, t_ns):
@@ -108,7 +113,9 @@ class _BlendSource:
             self._anchor = (o, n)
         if t_ns != self._t and not self.frozen:  # a new tick: move along the schedule
             budget = self._budget() if self.rule.step_budget > 0 else None
-            self.p = self.rule.advance(self.p, self._out, o, n, budget, self.mask)
+            self._ticks += 1
+            self.p = self.rule.advance(self.p, self._out, o, n, budget, self.mask,
+                                       self._ticks)
             self.w, self._t = self.rule.weight(self.p), t_ns
         w = np.where(self.mask, self.w, 0.0)  # [D] old-side weight per joint
         self._out = w * o + (1.0 - w) * n
@@ -121,7 +128,11 @@ class _BlendSource:
         return value
 
     def done(self):
-        return self.p >= self.rule.end
+        return bool(np.all(self.p >= self.rule.end))
+
+    def reported_weight(self):
+        """Return the largest old-side weight left on the blended joints (the status')."""
+        return float(self.w[self.mask].max() if self.mask.any() else self.w.max())
 
     def depth(self):
         return 1 + self.old.depth()
@@ -256,7 +267,8 @@ class ChunkScheduler:
             # new tick advances its fade, which would move the old side one tick on.
             old.frozen = True
         if old.depth() >= MAX_NESTING:
-            old = _HeldSource(old.hold_value(now_ns), _stamp_of(old), after_hold=from_hold)
+            old = _HeldSource(old.hold_value(now_ns), _stamp_of(old), after_hold=from_hold,
+                              budget_chunk=old.chunk)
         return _BlendSource(old, new, self.rule, hard_mask, now_ns, self._last_target,
                             from_hold)
 
@@ -282,7 +294,7 @@ class ChunkScheduler:
             else:
                 sample.blending = True
                 sample.previous_stamp_ns = _stamp_of(source.old)
-                sample.blend_weight = source.w
+                sample.blend_weight = source.reported_weight()
         return sample
 
     def rebase(self, value, now_ns):

@@ -98,7 +98,7 @@ class ExecutorCore:
         unknown = sorted(set(config.hard_switch_joints) - set(names))
         if unknown:
             raise ValueError(f'hard_switch_joints {unknown} are not action joint names')
-        # the slowest fade still ends within blend_max_steps ticks
+        # the slowest fade still ends within blend_max_steps ticks (blend_rule.py's floor)
         min_progress = min(1.0, (config.blend_steps + 1) / max(1, config.blend_max_steps))
         rule = BlendRule(config.blend_schedule, config.blend_steps, config.blend_step_budget,
                          min_progress, int(round(NS / config.control_rate_hz)),

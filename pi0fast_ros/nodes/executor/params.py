@@ -44,10 +44,12 @@ TABLE = table(
     Param('blend_schedule', 'str', 'linear', 'old -> new chunk fade: linear, exponential or '
           'hard'),
     Param('blend_steps', 'int', 5, 'ticks of a blend (fastest fade)', (0, 1000)),
-    Param('blend_step_budget', 'float', 1.0, 'slow a blend so no command step exceeds this x '
-          "the chunks' own largest step (0: fixed schedule)", (0.0, 100.0)),
+    Param('blend_step_budget', 'float', 1.0, 'slow a blend, each joint at its own pace, so no '
+          "command step exceeds this x the chunks' own largest step (0: fixed schedule)",
+          (0.0, 100.0)),
     Param('blend_max_steps', 'int', 100, 'the longest a budget-slowed blend may last (ticks); '
-          'its last ticks may exceed the budget', (1, 100000)),
+          'after the first quarter of it a joint that has fallen behind is forced forward, '
+          'and those steps may exceed the budget', (1, 100000)),
     Param('hard_switch_joints', 'str_list', (), 'action joints that switch to a new chunk at '
           'once (e.g. grippers)'),
     Param('watchdog_timeout_s', 'float', 1.0, 'hold when no valid chunk arrived for this long '
