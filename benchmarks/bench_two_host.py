@@ -48,6 +48,7 @@ import time
 import numpy as np
 from pi0fast_ros.recording.rollout import load_rollout
 from pi0fast_ros.testing.seams import seam_report
+from pi0fast_ros.tools.train_demo import parse_cameras
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -55,9 +56,24 @@ sys.path.insert(0, str(REPO / 'test' / 'support'))
 import netns  # noqa: E402, I100  (test/support/netns.py)
 
 
-def write_config(base, transport, out_dir):
+def set_cameras(doc, cameras):
+    """Give policy, fake robot and recorder these ((slot, view), ...) cameras instead."""
+    policy = doc['/**/policy_node']['ros__parameters']
+    robot = doc['/**/fake_robot']['ros__parameters']
+    recorder = doc['/**/rollout_recorder']['ros__parameters']
+    slots = [slot for slot, _ in cameras]
+    policy['camera_slots'] = slots
+    policy['camera_topics'] = [f'cameras/{slot}/image_raw' for slot in slots]
+    robot['cameras'], robot['camera_views'] = slots, [view for _, view in cameras]
+    recorder['topics'] = [t for t in recorder['topics'] if not t.startswith('cameras/')] + [
+        f'cameras/{slot}/image_raw/compressed' for slot in slots]
+
+
+def write_config(base, transport, out_dir, cameras=None):
     """Write the base config with the policy on raw or JPEG camera topics; return its path."""
     doc = yaml.safe_load(pathlib.Path(base).read_text())
+    if cameras:
+        set_cameras(doc, cameras)
     policy = doc['/**/policy_node']['ros__parameters']
     topics = [t.removesuffix('/compressed') for t in policy['camera_topics']]
     if transport == 'jpeg':
@@ -106,7 +122,7 @@ def run_config(name, args, work):
                   (re.fullmatch(r'([0-9.]+)ms(?:([0-9.]+)ms)?', e) for e in extras) if m), None)
     transport, _, rate = name.partition('@')
     local = transport == 'local'
-    config = write_config(args.config, 'jpeg' if local else transport, work)
+    config = write_config(args.config, 'jpeg' if local else transport, work, args.cameras)
     common = ['--config', config, '--instruction', args.instruction]
     checkpoint = args.checkpoint
     if checkpoint == 'scripted':
@@ -201,7 +217,7 @@ def rollout_figures(rollouts, window_ns, blended, period_ns):
     report = seam_report(ticks.command[sent], ticks.active_ns[sent], window, own)
     # the same with a late tick's step scaled to one period (it samples the chunks later)
     on_time = seam_report(ticks.command[sent], ticks.active_ns[sent], window, own,
-                          tick_times_ns=ticks.t_ns[sent], period_ns=period_ns)
+                          tick_times_ns=ticks.stamp_ns[sent], period_ns=period_ns)
     jumps = report.seam_jumps
     nan = float('nan')
     worst = float(jumps[:, blended].max()) if jumps.size and blended.any() else nan
@@ -230,6 +246,9 @@ def main(argv=None):
     ap.add_argument('--instruction', default='pick up the cube')
     ap.add_argument('--netem', default='', help="e.g. 'delay 5ms 2ms loss 1%%' (if the kernel "
                     'has netem)')
+    ap.add_argument('--cameras', type=parse_cameras, default=None,
+                    help="SLOT:VIEW,... instead of the config's cameras (the checkpoint must "
+                    'have these slots: pi0fast-train-demo --cameras)')
     ap.add_argument('--keep', action='store_true',
                     help="keep each configuration's logs and bag (their folder is printed)")
     args = ap.parse_args(argv)

@@ -22,8 +22,9 @@ fast_tokenizer/, text_tokenizer/) that core.policy.Pi0FastPolicy.from_pretrained
 
 Choices (why):
 - Two cameras, 'front' (side view) and 'wrist', as config/so100.yaml's fake robot publishes
-  them; frames are rendered by the fake robot's renderer from each sample's joints. SigLIP
-  is 16 wide with 56 px patches (16 tokens per camera instead of 256; the state text carries
+  them (``cameras``; ``pi0fast-train-demo --cameras`` trains others, e.g. a third 'top');
+  frames are rendered by the fake robot's renderer from each sample's joints. SigLIP is 16
+  wide with 56 px patches (16 tokens per camera instead of 256; the state text carries
   what the task needs): the sizes are read from the weights, the 224 px input and LeRobot's
   preprocessing are unchanged.
 - STATE normalization MIN_MAX: LeRobot's default MEAN_STD puts a third of the states outside

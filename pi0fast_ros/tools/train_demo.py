@@ -46,7 +46,27 @@ def _parser(defaults):
                    help='torch CPU threads (results are deterministic per thread count)')
     p.add_argument('--log-every', type=int, default=50, help='progress line every N steps')
     p.add_argument('--force', action='store_true', help='overwrite a non-empty --out')
+    p.add_argument('--cameras', type=parse_cameras, default=defaults.cameras,
+                   help='camera slots and the fake robot view each one sees, SLOT:VIEW,... '
+                        '(default front:side,wrist:wrist, as config/so100.yaml; views: '
+                        'side, front, top, wrist)')
     return p
+
+
+def parse_cameras(text):
+    """Parse SLOT:VIEW,... into (('slot', 'view'), ...), naming what is wrong."""
+    from pi0fast_ros.sim.arm_render import VIEWS
+    pairs = []
+    for item in text.split(','):
+        slot, sep, view = item.strip().partition(':')
+        if not sep or not slot or view not in VIEWS:
+            raise argparse.ArgumentTypeError(
+                f'{item.strip()!r}: want SLOT:VIEW with VIEW one of {", ".join(VIEWS)}')
+        pairs.append((slot, view))
+    slots = [slot for slot, _ in pairs]
+    if len(set(slots)) != len(slots):
+        raise argparse.ArgumentTypeError(f'camera slots repeat: {slots}')
+    return tuple(pairs)
 
 
 def _readme(out, command, summary):
@@ -64,6 +84,7 @@ Produced by:
 
     {command}
 
+- cameras (slot: the fake robot's view): {', '.join(f'{c}: {v}' for c, v in recipe['cameras'])}
 - seed {recipe['seed']}, {summary['torch_threads']} torch threads, {recipe['steps']} steps of
   {recipe['batch_size']}, peak lr {recipe['lr']}
 - wall time {summary['seconds_total']:.0f} s (data {summary['seconds_data']:.0f} s) on
@@ -91,7 +112,8 @@ def main(argv=None):
         return 2
     torch.set_num_threads(args.threads)
     recipe = dataclasses.replace(DemoRecipe(), seed=args.seed, steps=args.steps,
-                                 batch_size=args.batch_size, samples=args.samples, lr=args.lr)
+                                 batch_size=args.batch_size, samples=args.samples, lr=args.lr,
+                                 cameras=args.cameras)
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     start = time.monotonic()
 

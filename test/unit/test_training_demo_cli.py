@@ -78,3 +78,30 @@ def test_prompts_of_every_instruction_fit(trained):
         prepared = policy.prepare({'front': np.zeros((240, 320, 3), np.uint8)}, state,
                                   instruction)
         assert int(prepared.masks.sum()) < 64
+
+
+def test_a_third_camera_is_a_third_image_feature(tmp_path):
+    # --cameras: the slots become the checkpoint's image features, each rendered from its view
+    out = tmp_path / 'three'
+    cams = 'front:side,wrist:wrist,top:top'
+    assert train_demo.main(['--out', str(out), *ARGS, '--cameras', cams]) == 0
+    features = json.loads((out / 'config.json').read_text())['input_features']
+    assert sorted(k for k in features if 'image' in k) == [
+        'observation.images.front', 'observation.images.top', 'observation.images.wrist']
+    assert 'top: top' in (out / 'README.md').read_text()
+    policy = Pi0FastPolicy.from_pretrained(str(out), device='cpu')
+    frame = np.zeros((240, 320, 3), np.uint8)
+    state = np.zeros(len(task.SO100_JOINT_NAMES), np.float32)
+    result = policy.infer(images={'front': frame, 'wrist': frame, 'top': frame}, state=state,
+                          instruction='wave')
+    assert result.status and result.timings_ms
+
+
+@pytest.mark.parametrize('cams, message', [('front:side,wrist', 'SLOT:VIEW'),
+                                           ('front:fisheye', 'side, front, top, wrist'),
+                                           ('a:top,a:side', 'repeat')])
+def test_bad_cameras_are_refused_with_the_reason(tmp_path, capsys, cams, message):
+    with pytest.raises(SystemExit):
+        train_demo.main(['--out', str(tmp_path / 'x'), *ARGS, '--cameras', cams])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / 'x').exists()
