@@ -35,7 +35,9 @@ tick time, one status named ``<node>/status`` -- the provenance of every command
 ``previous_chunk_stamp_ns`` stamp of the chunk being blended out (blending only; after a
                             hold, of the chunk whose command was held; 0 otherwise or when
                             blending in from the measured pose)
-``blend_weight``            weight of that previous chunk in [0, 1) (0 when not blending)
+``blend_weight``            weight of that previous chunk in [0, 1] (0 when not blending;
+                            each joint fades at its own pace: the largest over the blended
+                            joints)
 ``chunk_index``             fractional action index in the active chunk at the tick time
 ``hold_reason``             '' or disabled | hold_requested | policy_silent | no_chunk |
                             chunk_exhausted | non_finite

@@ -157,7 +157,7 @@ class Sample:
         self.target = target                        # float64 [D], or None (nothing to do)
         self.active_stamp_ns = active_stamp_ns      # newest chunk in use (its id)
         self.previous_stamp_ns = previous_stamp_ns  # the source being blended out, or 0
-        self.blend_weight = blend_weight            # old-side weight (non-hard joints)
+        self.blend_weight = blend_weight            # largest old-side weight (non-hard joints)
         self.chunk_index = chunk_index              # fractional action index in the active chunk
         self.reason = reason                        # why target is None: no_chunk / exhausted
         self.blending = False                       # an old source still has weight

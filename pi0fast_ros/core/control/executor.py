@@ -76,7 +76,7 @@ class Tick:
     command: object               # float64 [D] robot-space command to send, or None
     active_stamp_ns: int          # chunk the command came from (held: of the held command)
     previous_stamp_ns: int = 0    # chunk being blended out (blending only)
-    blend_weight: float = 0.0     # old-side weight in [0, 1); 0 when not blending
+    blend_weight: float = 0.0     # largest old-side weight of the blended joints, 0..1
     chunk_index: float = float('nan')  # fractional action index in the active chunk
     hold_reason: str = ''
     clamped: tuple = ()           # joints changed by position limits this tick
