@@ -161,7 +161,9 @@ def figures(rollout, commands, stamps, times, blended, period_ns):
         plan = [np.interp(tau, chunk.times_s, chunk.positions[:, j])
                 for j in range(chunk.positions.shape[1])]
         lag.append(np.abs(np.asarray(plan) - command)[blended].max())
-    ratio = float((report.seam_jumps.max(axis=0)[moving] / own[moving]).max())
+    jumps = report.seam_jumps
+    ratio = float((jumps.max(axis=0)[moving] / own[moving]).max()) \
+        if len(jumps) and moving.any() else float('nan')   # no switch, or nothing moves
     return {'ratio': ratio, 'over': over, 'ticks': len(steps),
             'lag_mean': float(np.mean(lag)), 'lag_p99': float(np.percentile(lag, 99))}
 
@@ -180,11 +182,21 @@ def main(argv=None):
         name, _, text = item.partition('=')
         overrides[name] = yaml.safe_load(text)
     rules = args.rules.split(',')
+    unknown = sorted(set(rules) - set(RULES))
+    if unknown:
+        raise SystemExit(f'unknown rules {unknown}; choose from {list(RULES)}')
+    replayed = 0
     print('| bag | rule | seam step / chunk step | ticks over the chunk step | '
           'lag mean / p99 |')
     print('|---|---|---|---|---|')
     for bag in args.bags:
         rollout = load_rollout(bag)
+        sent = int(np.sum(~np.isnan(rollout.ticks.command).any(axis=1))) \
+            if len(rollout.ticks) else 0
+        if len(rollout.chunks) < 2 or sent < 2:
+            print(f'| {bag.name} | skipped: {len(rollout.chunks)} chunks, {sent} commands '
+                  'recorded (nothing to replay) | | | |')
+            continue
         text = args.config.read_text() if args.config else \
             rollout.metadata.get('pi0fast.config', '')
         values = executor_values(text, overrides)
@@ -197,9 +209,17 @@ def main(argv=None):
         period_ns = 1e9 / config.control_rate_hz
         for rule in rules:
             commands, stamps, times, _ = replay(rollout, values, rule)
+            if len(commands) < 2:
+                print(f'| {bag.name} | {rule} | sent {len(commands)} commands in the replay | '
+                      '| |')
+                continue
             f = figures(rollout, commands, stamps, times, blended, period_ns)
             print(f"| {bag.name} | {rule} | {f['ratio']:.3f}x | {f['over']} of {f['ticks']} | "
                   f"{f['lag_mean']:.2f} / {f['lag_p99']:.2f} |")
+        replayed += 1
+    if not replayed:
+        print('seam_replay: no bag had chunks and commands to replay', file=sys.stderr)
+        return 1
     return 0
 
 

@@ -110,3 +110,16 @@ def test_replay_names_a_bad_override(tmp_path):
     record(tmp_path / 'rollout', chunks=3)
     with pytest.raises(Exception, match='blend_max_steps'):
         seam_replay.main([str(tmp_path / 'rollout'), '--set', 'blend_max_steps=-1'])
+
+
+def test_a_bag_with_nothing_to_replay_is_skipped_and_named(tmp_path, capsys):
+    record(tmp_path / 'rollout', chunks=3)
+    bag = RolloutBagWriter(tmp_path / 'empty', {'pi0fast.config': CONFIG})
+    bag.add_topic('/action_chunk', 'trajectory_msgs/msg/JointTrajectory')
+    bag.close()
+    assert seam_replay.main([str(tmp_path / 'empty'), str(tmp_path / 'rollout')]) == 0
+    out = capsys.readouterr().out
+    assert '| empty | skipped: 0 chunks, 0 commands recorded' in out
+    assert '| rollout | per-joint |' in out
+    assert seam_replay.main([str(tmp_path / 'empty')]) == 1
+    assert 'no bag had chunks and commands' in capsys.readouterr().err
