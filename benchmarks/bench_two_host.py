@@ -62,9 +62,10 @@ def set_cameras(doc, cameras):
     robot = doc['/**/fake_robot']['ros__parameters']
     recorder = doc['/**/rollout_recorder']['ros__parameters']
     slots = [slot for slot, _ in cameras]
-    policy['camera_slots'] = slots
+    # separate lists: yaml would write one shared list as an alias, which rcl cannot read
+    policy['camera_slots'] = list(slots)
     policy['camera_topics'] = [f'cameras/{slot}/image_raw' for slot in slots]
-    robot['cameras'], robot['camera_views'] = slots, [view for _, view in cameras]
+    robot['cameras'], robot['camera_views'] = list(slots), [view for _, view in cameras]
     recorder['topics'] = [t for t in recorder['topics'] if not t.startswith('cameras/')] + [
         f'cameras/{slot}/image_raw/compressed' for slot in slots]
 
@@ -104,11 +105,14 @@ def stop(proc_log):
     log.close()
 
 
-def wait_text(path, text, timeout):
+def wait_text(path, text, timeout, procs=()):
+    """Wait for text in the log at path; False on timeout or when one of procs has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if text in path.read_text(errors='replace'):
             return True
+        if any(proc.poll() is not None for proc, _ in procs):
+            return False
         time.sleep(0.5)
     return False
 
@@ -146,8 +150,10 @@ def run_config(name, args, work):
         gpu = None if local else start(bed, 'gpu', 'gpu', common + ['--checkpoint', checkpoint],
                                        work / 'gpu.log')
         try:
-            if not wait_text(work / 'robot.log', 'action envelope:', 600):
-                raise RuntimeError(f'{name}: the policy never reached the executor')
+            if not wait_text(work / 'robot.log', 'action envelope:', 600,
+                             [p for p in (robot, gpu) if p]):
+                tail = (work / 'robot.log').read_text(errors='replace').strip()[-300:]
+                raise RuntimeError(f'{name}: the policy never reached the executor ({tail})')
             time.sleep(3.0)                    # settle: the first chunks, the first blend
             before, t0, wall0 = bed.link_bytes(), time.monotonic(), time.time_ns()
             time.sleep(args.duration)
