@@ -55,11 +55,16 @@ STILL = 1e-9  # a per-tick budget at most this: the chunks hold the joint still
 
 
 def schedule_weight(schedule, steps, p):
-    """Return the old-side weight at blend position ``p`` (0 -> 1.0, steps + 1 -> 0.0)."""
+    """
+    Return the old-side weight at blend position ``p`` (0 -> 1.0, steps + 1 -> 0.0).
+
+    ``p`` is a number (a float is returned) or an array (an array of the same shape).
+    """
     if schedule == 'hard' or steps <= 0:
-        return 0.0
-    lin = min(1.0, max(0.0, 1.0 - p / (steps + 1)))
-    return lin * math.expm1(lin) / (math.e - 1.0) if schedule == 'exponential' else lin
+        return np.zeros(np.shape(p)) if np.ndim(p) else 0.0
+    lin = np.clip(1.0 - np.asarray(p, dtype=np.float64) / (steps + 1), 0.0, 1.0)
+    w = lin * np.expm1(lin) / (math.e - 1.0) if schedule == 'exponential' else lin
+    return w if np.ndim(p) else float(w)
 
 
 def blend_weights(schedule, steps):
@@ -113,12 +118,7 @@ class BlendRule:
 
     def weight(self, p):
         """Return the old-side weight at position ``p`` (a number, or an array of them)."""
-        if np.ndim(p) == 0:
-            return schedule_weight(self.schedule, self.steps, p)
-        if not self.blends:
-            return np.zeros(np.shape(p))
-        lin = np.clip(1.0 - np.asarray(p, dtype=np.float64) / (self.steps + 1), 0.0, 1.0)
-        return lin * np.expm1(lin) / (math.e - 1.0) if self.schedule == 'exponential' else lin
+        return schedule_weight(self.schedule, self.steps, p)
 
     def max_step(self, chunk):
         """Largest per-tick step [D] of ``chunk`` (cached per chunk)."""
